@@ -1,0 +1,139 @@
+"""Every option flowscope has, in one frozen dataclass that can also be read from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+from ._routes import DEFAULT_ROUTES, Route
+
+__all__ = ["FlowScopeConfig"]
+
+_ENV_PREFIX = "FLOWSCOPE_"
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class FlowScopeConfig:
+    """Options for the flowscope transports.
+
+    Every option can be set from the environment with ``FlowScopeConfig.from_env()``:
+    ``FLOWSCOPE_CAPTURE_LIMIT_BYTES=65536``, ``FLOWSCOPE_FLOW_NAMES='{"<id>": "Order Status"}'``
+    (or ``id=name,id=name``), ``FLOWSCOPE_REDACT_KEYS=email,phone``,
+    ``FLOWSCOPE_REDACT_PATTERNS='["[\\\\w.]+@[\\\\w.]+"]'``, ``FLOWSCOPE_CAPTURE_REQUEST_BODY=false``,
+    ``FLOWSCOPE_HINTS=false``, ``FLOWSCOPE_LOG_FAILURES=false``, ``FLOWSCOPE_LEARN_SCHEMAS=false``.
+    """
+
+    #: Error bodies (and request bodies of failed calls) are captured up to this many bytes.
+    capture_limit_bytes: int = 65536
+    #: Flow id -> readable name, used for the ``flow`` metric label and ``flow.name``.
+    flow_names: Mapping[str, str] = field(default_factory=dict)
+    #: Extra JSON/form keys, query names and headers to redact (case-insensitive), e.g. ``email``.
+    redact_keys: tuple[str, ...] = ()
+    #: Extra regular expressions whose matches are redacted anywhere in text.
+    redact_patterns: tuple[str, ...] = ()
+    #: The route table; ``None`` means :data:`flowscope.DEFAULT_ROUTES`.
+    routes: tuple[Route, ...] | None = None
+    #: Routes added to the table (tried with the same specificity rules).
+    extra_routes: tuple[Route, ...] = ()
+    #: Flow id -> the flow version's ``inputSchema`` (JSON Schema), for input diagnosis.
+    input_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Learn input schemas from ``GET /api/v2/flows/{flowId}/versions/...`` responses.
+    learn_schemas: bool = True
+    #: Attach the (redacted) request body to failed calls as the ``flow.request.body`` event.
+    capture_request_body: bool = True
+    #: Diagnose launch payloads (``flow.hint`` events).
+    hints: bool = True
+    #: One WARNING record on the ``flowscope`` logger per failed flow call.
+    log_failures: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.capture_limit_bytes, int) or self.capture_limit_bytes < 0:
+            raise ValueError(
+                f"capture_limit_bytes must be a non-negative integer, got {self.capture_limit_bytes!r}"
+            )
+        object.__setattr__(self, "flow_names", _frozen(self.flow_names))
+        object.__setattr__(self, "input_schemas", _frozen(self.input_schemas))
+        object.__setattr__(self, "redact_keys", tuple(self.redact_keys))
+        object.__setattr__(self, "redact_patterns", tuple(self.redact_patterns))
+        object.__setattr__(self, "extra_routes", tuple(self.extra_routes))
+        if self.routes is not None:
+            object.__setattr__(self, "routes", tuple(self.routes))
+
+    @property
+    def route_list(self) -> tuple[Route, ...]:
+        """The effective route table."""
+        base = DEFAULT_ROUTES if self.routes is None else self.routes
+        return (*base, *self.extra_routes)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> FlowScopeConfig:
+        """Build a config from ``FLOWSCOPE_*`` variables; keyword arguments win over them."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(_ENV_PREFIX + f.name.upper())
+            if raw is None or f.name in ("routes", "extra_routes", "input_schemas"):
+                continue
+            values[f.name] = _parse_env(f.name, raw)
+        values.update(overrides)
+        return cls(**values)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_env(name: str, raw: str) -> Any:
+    var = _ENV_PREFIX + name.upper()
+    if name == "capture_limit_bytes":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{var} must be an integer number of bytes, got {raw!r}") from None
+    if name in ("capture_request_body", "hints", "log_failures", "learn_schemas"):
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"{var} must be true or false, got {raw!r}")
+    if name == "flow_names":
+        text = raw.strip()
+        if text.startswith("{"):
+            try:
+                names = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{var} is not valid JSON: {exc}") from None
+            if not isinstance(names, dict):
+                raise ValueError(f"{var} must be a JSON object of flow id to name")
+            return {str(k): str(v) for k, v in names.items()}
+        pairs = [p for p in text.split(",") if p.strip()]
+        out: dict[str, str] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{var} must look like 'id=name,id=name', got {pair!r}")
+            out[key.strip()] = value.strip()
+        return out
+    if name == "redact_keys":
+        return tuple(k.strip() for k in raw.split(",") if k.strip())
+    if name == "redact_patterns":
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                patterns = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{var} is not a valid JSON list: {exc}") from None
+            return tuple(str(p) for p in patterns)
+        return (text,) if text else ()
+    raise ValueError(f"{var} cannot be set from the environment")  # pragma: no cover

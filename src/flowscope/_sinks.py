@@ -1,0 +1,142 @@
+"""Sinks format a finished :class:`CallRecord`; they never see anything unredacted."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ._record import CallRecord, CapturedBody
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+__all__ = ["log_failure", "record_to_dict", "status_description", "write_span"]
+
+
+def write_span(span: Span, record: CallRecord) -> None:
+    """Enrich the call's own CLIENT span (SPEC §4)."""
+    if not span.is_recording():
+        return
+    attrs: dict[str, Any] = {
+        "url.full": record.url,
+        "url.template": record.template,
+        "flow.operation": record.operation,
+        "flow.id": record.flow_id,
+    }
+    if record.flow_name is not None:
+        attrs["flow.name"] = record.flow_name
+    if record.flow_version is not None:
+        attrs["flow.version"] = record.flow_version
+    if record.execution_id is not None:
+        attrs["flow.execution.id"] = record.execution_id
+    if record.correlation_id is not None:
+        attrs["genesys.correlation_id"] = record.correlation_id
+    error = record.error
+    if error is not None:
+        if error.code is not None:
+            attrs["flow.error.code"] = error.code
+        if error.message is not None:
+            attrs["flow.error.message"] = error.message
+        if error.fields:
+            attrs["flow.error.fields"] = list(error.fields)
+    if record.redacted_paths:
+        attrs["flowscope.redacted"] = list(dict.fromkeys(record.redacted_paths))
+    span.set_attributes(attrs)
+    if record.outcome == "success":
+        return
+    if record.response_body is not None:
+        span.add_event("flow.error.body", _body_attributes(record.response_body))
+    if record.request_body is not None:
+        span.add_event("flow.request.body", _body_attributes(record.request_body))
+    for hint in record.hints:
+        span.add_event("flow.hint", {"hint.code": hint.code, "hint.message": hint.message})
+
+
+def status_description(record: CallRecord) -> str:
+    """A one-line span status description: ``400 bad.request: Invalid input [fields: data]``."""
+    if record.status_code is None:
+        return f"{record.exception_type}: {record.exception_message or ''}".rstrip(": ")
+    parts = [str(record.status_code)]
+    if record.error_code:
+        parts.append(record.error_code + ":")
+    if record.error is not None and record.error.message:
+        parts.append(record.error.message[:200])
+    text = " ".join(parts).rstrip(":")
+    if record.error_fields:
+        text += f" [fields: {', '.join(record.error_fields[:10])}]"
+    return text
+
+
+def _body_attributes(body: CapturedBody) -> dict[str, Any]:
+    return {
+        "body": body.text,
+        "body.size": body.size,
+        "body.truncated": body.truncated,
+        "content_type": body.content_type,
+    }
+
+
+def record_to_dict(record: CallRecord) -> dict[str, Any]:
+    """The structured, redacted report carried by log records and printed by the CLI."""
+    out: dict[str, Any] = {
+        "operation": record.operation,
+        "method": record.method,
+        "url": record.url,
+        "url_template": record.template,
+        "flow_id": record.flow_id,
+        "flow_name": record.flow_name,
+        "flow_version": record.flow_version,
+        "execution_id": record.execution_id,
+        "status_code": record.status_code,
+        "outcome": record.outcome,
+        "duration_s": round(record.duration_s, 6),
+        "correlation_id": record.correlation_id,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "redacted": list(dict.fromkeys(record.redacted_paths)),
+    }
+    if record.error is not None:
+        out["error"] = {
+            "kind": record.error.kind,
+            "code": record.error.code,
+            "message": record.error.message,
+            "fields": list(record.error.fields),
+            "message_params": dict(record.error.message_params),
+            "retry_after": record.error.retry_after,
+        }
+    if record.exception_type is not None:
+        out["exception"] = {"type": record.exception_type, "message": record.exception_message}
+    if record.hints:
+        out["hints"] = [
+            {"code": h.code, "message": h.message, "field": h.field} for h in record.hints
+        ]
+    if record.response_body is not None:
+        out["response_body"] = _body_dict(record.response_body)
+    if record.request_body is not None:
+        out["request_body"] = _body_dict(record.request_body)
+    return out
+
+
+def _body_dict(body: CapturedBody) -> dict[str, Any]:
+    return {
+        "text": body.text,
+        "size": body.size,
+        "truncated": body.truncated,
+        "content_type": body.content_type,
+    }
+
+
+def log_failure(logger: logging.Logger, record: CallRecord) -> None:
+    """One WARNING per failed flow call, with the structured report in ``extra``."""
+    if not logger.isEnabledFor(logging.WARNING):
+        return
+    logger.warning(
+        "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)",
+        record.method,
+        record.template,
+        record.flow_label,
+        status_description(record),
+        record.correlation_id or "-",
+        record.trace_id or "-",
+        extra={"flowscope": record_to_dict(record)},
+    )

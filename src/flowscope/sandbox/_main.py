@@ -1,0 +1,87 @@
+"""Run the sandbox in the foreground, for ``flowscope sandbox`` and ``python -m``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+from ._server import Sandbox
+
+__all__ = ["main", "run_forever"]
+
+
+def run_forever(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    ready: Callable[[Sandbox], None] | None = None,
+    stop: threading.Event | None = None,
+    **options: object,
+) -> None:
+    """Serve until Ctrl-C (or until ``stop`` is set), then release the port.
+
+    ``ready`` is called with the started sandbox, so a caller can announce the URL and
+    credentials its own way. ``options`` are the other :class:`Sandbox` keyword arguments.
+    """
+    sandbox = Sandbox(host=host, port=port, **options)  # type: ignore[arg-type]
+    stop = stop or threading.Event()
+    with sandbox:
+        if ready is not None:
+            ready(sandbox)
+        try:
+            # A timed wait keeps the main thread responsive to KeyboardInterrupt.
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: parse ``argv``, print where to connect, serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="flowscope sandbox",
+        description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--client-id", default="sandbox-client")
+    parser.add_argument("--client-secret", default="sandbox-secret")
+    parser.add_argument("--rate-limit", type=int, default=3000, help="API requests per minute")
+    parser.add_argument("--execution-seconds", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    def announce(sandbox: Sandbox) -> None:
+        lines = [
+            f"flowscope sandbox listening on {sandbox.url}",
+            f"  token:  POST {sandbox.url}/oauth/token "
+            f"(client id {sandbox.client_id!r}, secret {sandbox.client_secret!r})",
+            f"  launch: POST {sandbox.url}/api/v2/flows/executions",
+            "  flows:",
+            *(
+                f"    {flow.id}  {flow.name} v{flow.version}{'  (deleted)' if flow.deleted else ''}"
+                for flow in sandbox.flows
+            ),
+            "Ctrl-C to stop.",
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+    run_forever(
+        args.host,
+        args.port,
+        ready=announce,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        rate_limit_per_minute=args.rate_limit,
+        execution_seconds=args.execution_seconds,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+    return 0

@@ -1,0 +1,105 @@
+"""A scripted HTTP server on loopback: each path answers with exactly the bytes a test asks for."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | Iterable[bytes] = b""
+    chunked: bool = False
+    #: Close the connection after sending this many body bytes (a server dying mid-body).
+    cut_after: int | None = None
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ScriptedServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.seen.append((self.command, self.path, dict(self.headers.items()), body))
+        path = self.path.split("?", 1)[0]
+        reply = self.server.replies.get(path) or Reply(404, [("Content-Type", "text/plain")], b"")
+        if reply.delay:
+            time.sleep(reply.delay)
+        chunks = [reply.body] if isinstance(reply.body, bytes) else list(reply.body)
+        data = b"".join(chunks)
+        self.send_response_only(reply.status)
+        for k, v in reply.headers:
+            self.send_header(k, v)
+        if reply.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        if reply.cut_after is not None:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        sent = 0
+        for chunk in chunks:
+            if reply.cut_after is not None and sent + len(chunk) > reply.cut_after:
+                part = chunk[: reply.cut_after - sent]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part) if reply.chunked else part)
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if reply.chunked:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                self.wfile.write(chunk)
+            sent += len(chunk)
+            if reply.chunk_delay:
+                self.wfile.flush()
+                time.sleep(reply.chunk_delay)
+        if reply.chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.replies: dict[str, Reply] = {}
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,567 @@
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from flowscope._redact import REDACTED, Redacted, Redactor
+
+JWT = (
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"
+    ".eyJzdWIiOiJjbGllbnQtMTIzIiwiZXhwIjoxNzAwMDAwMDAwfQ"
+    ".c2lnbmF0dXJlLWJ5dGVzLWhlcmUtMTIzNDU2Nzg5MA"
+)
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor()
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "accessToken",
+        "refreshToken",
+        "client_secret",
+        "clientSecret",
+        "api_key",
+        "apiKey",
+        "apikey",
+        "X-Api-Key",
+        "private_key",
+        "jwt",
+        "password",
+        "PASSWORD",
+        "passwd",
+        "pass_word",
+        "sessionId",
+        "cookie",
+        "signature",
+        "credentials",
+        "sig",
+        "Authorization",
+    ],
+)
+def test_secret_key_names_are_sensitive(redactor: Redactor, name: str) -> None:
+    assert redactor.is_sensitive_key(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "flowId",
+        "flowVersion",
+        "inputData",
+        "name",
+        "id",
+        "selfUri",
+        "fieldName",
+        "errorCode",
+        "code",
+        "messageWithParams",
+        "contextId",
+        "status",
+        "token_type",
+        "tokenType",
+        "expires_in",
+        "message",
+        "entityId",
+        "desk_eye",
+    ],
+)
+def test_diagnostic_key_names_are_not_sensitive(redactor: Redactor, name: str) -> None:
+    assert not redactor.is_sensitive_key(name)
+
+
+# -- headers ----------------------------------------------------------------------------------
+
+
+def test_authorization_header_keeps_its_scheme_only(redactor: Redactor) -> None:
+    result = redactor.headers([("Authorization", f"Bearer {JWT}")])
+    assert result == Redacted([("Authorization", "Bearer [REDACTED]")], ("header:authorization",))
+    assert redactor.header_value("authorization", "Basic Y2xpZW50OnMzY3IzdA==") == (
+        "Basic [REDACTED]"
+    )
+
+
+def test_authorization_header_without_known_scheme_is_redacted_whole(redactor: Redactor) -> None:
+    assert redactor.header_value("Authorization", "s3cr3t-raw-token") == REDACTED
+    # A raw secret containing a space must not be mistaken for "scheme credentials".
+    assert redactor.header_value("Proxy-Authorization", "hunter2 hunter3") == REDACTED
+    assert redactor.header_value("Proxy-Authorization", "Digest abc") == "Digest [REDACTED]"
+
+
+def test_cookie_headers_are_redacted_with_response_paths(redactor: Redactor) -> None:
+    result = redactor.headers(
+        [("Set-Cookie", "sid=abc123; Path=/; HttpOnly"), ("Cookie", "sid=abc123")],
+        where="response.header",
+    )
+    assert result.value == [("Set-Cookie", REDACTED), ("Cookie", REDACTED)]
+    assert result.paths == ("response.header:set-cookie", "response.header:cookie")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["x-api-key", "X-Auth-Token", "x-session-id", "x-client-secret", "x-amz-security-token"],
+)
+def test_headers_named_like_secrets_are_redacted(redactor: Redactor, name: str) -> None:
+    assert redactor.headers([(name, "value-123")]).value == [(name, REDACTED)]
+
+
+def test_diagnostic_headers_are_kept(redactor: Redactor) -> None:
+    headers = [
+        ("ININ-Correlation-Id", "7b3a5c1e-0000-4f00-8000-1234567890ab"),
+        ("Content-Type", "application/json"),
+        ("Retry-After", "30"),
+        ("inin-ratelimit-count", "301"),
+        ("inin-ratelimit-allowed", "300"),
+        ("inin-ratelimit-reset", "42"),
+    ]
+    assert redactor.headers(headers) == Redacted(headers, ())
+
+
+def test_jwt_inside_an_ordinary_header_is_scrubbed(redactor: Redactor) -> None:
+    result = redactor.headers([("X-Debug", f"forwarded {JWT}")])
+    assert result.value == [("X-Debug", "forwarded [REDACTED]")]
+    assert result.paths == ("header:x-debug",)
+
+
+# -- URLs -------------------------------------------------------------------------------------
+
+
+def test_token_in_query_string_is_redacted(redactor: Redactor) -> None:
+    url = "https://api.mypurecloud.com/api/v2/flows/executions?access_token=abc123&pageSize=25"
+    result = redactor.url(url)
+    assert result.value == (
+        "https://api.mypurecloud.com/api/v2/flows/executions?access_token=[REDACTED]&pageSize=25"
+    )
+    assert result.paths == ("url:query.access_token",)
+
+
+def test_oauth_code_signature_and_amz_query_params_are_redacted(redactor: Redactor) -> None:
+    url = "https://h/cb?code=c0de&state=xyz&sig=abc&X-Amz-Credential=AKIA%2F1&X-Amz-Signature=ff"
+    result = redactor.url(url)
+    assert result.value == (
+        "https://h/cb?code=[REDACTED]&state=xyz&sig=[REDACTED]"
+        "&X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]"
+    )
+    assert "url:query.code" in result.paths
+    assert "url:query.X-Amz-Credential" in result.paths
+
+
+def test_unrelated_query_params_stay_byte_identical(redactor: Redactor) -> None:
+    url = "https://h/p?q=a%20b+c&empty=&flag&sort=name%2Casc&token=t"
+    assert (
+        redactor.url(url).value
+        == "https://h/p?q=a%20b+c&empty=&flag&sort=name%2Casc&token=[REDACTED]"
+    )
+
+
+def test_url_without_secrets_is_returned_unchanged(redactor: Redactor) -> None:
+    url = "https://api.mypurecloud.com/api/v2/flows/executions/abc-123?expand=a%2Cb#top"
+    assert redactor.url(url) == Redacted(url, ())
+
+
+def test_userinfo_in_url_is_redacted(redactor: Redactor) -> None:
+    result = redactor.url("https://client:s3cr3t@login.mypurecloud.com/oauth/token")
+    assert result == Redacted(
+        "https://[REDACTED]@login.mypurecloud.com/oauth/token", ("url:userinfo",)
+    )
+
+
+def test_jwt_in_url_path_is_redacted(redactor: Redactor) -> None:
+    result = redactor.url(f"https://h/api/v2/sessions/{JWT}/status")
+    assert result.value == "https://h/api/v2/sessions/[REDACTED]/status"
+    assert result.paths == ("url:path",)
+
+
+def test_token_in_url_fragment_is_redacted(redactor: Redactor) -> None:
+    result = redactor.url("https://app/cb#access_token=abc123&token_type=bearer&expires_in=86399")
+    assert (
+        result.value == "https://app/cb#access_token=[REDACTED]&token_type=bearer&expires_in=86399"
+    )
+
+
+def test_token_in_an_encoded_redirect_parameter_is_redacted(redactor: Redactor) -> None:
+    inner = quote("https://app/cb?access_token=abc123&x=1", safe="")
+    result = redactor.url(f"https://h/login?redirect={inner}")
+    assert "abc123" not in result.value
+    assert result.paths == ("url:query.redirect",)
+
+
+def test_user_key_applies_to_query_names() -> None:
+    result = Redactor(redact_keys=["email"]).url("https://h/users?email=a%40b.example&page=2")
+    assert result == Redacted("https://h/users?email=[REDACTED]&page=2", ("url:query.email",))
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+def test_jwt_inside_an_error_message_is_redacted(redactor: Redactor) -> None:
+    message = f"Token {JWT} has expired; request a new one"
+    result = redactor.text(message, where="response.body")
+    assert result == Redacted(
+        "Token [REDACTED] has expired; request a new one", ("response.body:jwt",)
+    )
+
+
+def test_bearer_and_basic_credentials_in_text_are_redacted(redactor: Redactor) -> None:
+    text = "sent Bearer abc.DEF-123_x and Basic Y2xpZW50OnMzY3IzdA== then"
+    result = redactor.text(text)
+    assert result.value == "sent Bearer [REDACTED] and Basic [REDACTED] then"
+    assert set(result.paths) == {"text:bearer", "text:basic"}
+
+
+def test_basic_credentials_made_of_letters_only_are_redacted(redactor: Redactor) -> None:
+    # base64("user:pass") happens to contain no digit.
+    assert redactor.text("Basic dXNlcjpwYXNz").value == "Basic [REDACTED]"
+
+
+def test_prose_about_bearer_and_basic_auth_is_kept(redactor: Redactor) -> None:
+    text = "Invalid bearer token supplied; Basic authentication is disabled"
+    assert redactor.text(text) == Redacted(text, ())
+
+
+def test_sensitive_pairs_in_log_like_text_are_redacted(redactor: Redactor) -> None:
+    text = (
+        'retrying with access_token=abc123&x=1, body {"client_secret":"s3 cr3t","code":"bad.request"}'
+        " and x-api-key: k-123"
+    )
+    result = redactor.text(text)
+    assert result.value == (
+        'retrying with access_token=[REDACTED]&x=1, body {"client_secret":"[REDACTED]",'
+        '"code":"bad.request"} and x-api-key: [REDACTED]'
+    )
+    assert result.paths == ("text:key.access_token", "text:key.client_secret", "text:key.x-api-key")
+
+
+def test_escaped_json_inside_text_is_redacted(redactor: Redactor) -> None:
+    text = 'upstream said {\\"password\\":\\"hunter two\\"}'
+    assert redactor.text(text).value == 'upstream said {\\"password\\":\\"[REDACTED]\\"}'
+
+
+def test_authorization_line_in_text_keeps_scheme(redactor: Redactor) -> None:
+    assert redactor.text("Authorization: Bearer abc123").value == "Authorization: Bearer [REDACTED]"
+
+
+def test_user_pattern_replaces_whole_match() -> None:
+    redactor = Redactor(redact_patterns=[r"[\w.+-]+@[\w-]+\.[\w.]+"])
+    result = redactor.text("contact jane.doe@example.com today")
+    assert result == Redacted("contact [REDACTED] today", ("text:pattern",))
+
+
+def test_user_pattern_with_secret_group_replaces_only_the_group() -> None:
+    redactor = Redactor(redact_patterns=[re.compile(r"customer (?P<secret>\d{6,})")])
+    assert redactor.text("lookup customer 12345678 failed").value == (
+        "lookup customer [REDACTED] failed"
+    )
+
+
+def test_text_without_secrets_is_unchanged(redactor: Redactor) -> None:
+    text = "The request could not be understood by the server due to malformed syntax."
+    assert redactor.text(text) == Redacted(text, ())
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def test_sensitive_json_values_are_redacted_at_any_depth(redactor: Redactor) -> None:
+    doc = {
+        "client_secret": "s3cr3t",
+        "a": {"b": [{"password": "p4ss", "user": "jane"}]},
+        "inputData": {"Flow.accessToken": "tok", "Flow.customerId": "c-1"},
+    }
+    result = redactor.json(doc)
+    assert result.value == {
+        "client_secret": REDACTED,
+        "a": {"b": [{"password": REDACTED, "user": "jane"}]},
+        "inputData": {"Flow.accessToken": REDACTED, "Flow.customerId": "c-1"},
+    }
+    assert set(result.paths) == {
+        "body:$.client_secret",
+        "body:$.a.b[0].password",
+        "body:$.inputData['Flow.accessToken']",
+    }
+
+
+def test_camel_case_secret_keys_are_redacted(redactor: Redactor) -> None:
+    doc = {"accessToken": "a", "clientSecret": "b", "refreshToken": "c", "apiKey": "d"}
+    assert redactor.json(doc).value == dict.fromkeys(doc, REDACTED)
+
+
+def test_object_under_a_sensitive_key_is_redacted_whole(redactor: Redactor) -> None:
+    result = redactor.json({"credentials": {"id": "x", "secret": "y"}, "keys": ["k1", "k2"]})
+    assert result.value == {"credentials": REDACTED, "keys": REDACTED}
+
+
+def test_genesys_error_body_keeps_its_diagnosis(redactor: Redactor) -> None:
+    body = {
+        "message": "The flow input is invalid",
+        "code": "bad.request",
+        "status": 400,
+        "messageWithParams": "Invalid value for {field}",
+        "messageParams": {"field": "inputData"},
+        "contextId": "c0ffee",
+        "details": [{"errorCode": "invalid.value", "fieldName": "inputData.Flow.x"}],
+        "errors": [],
+        "limit": {"key": "org.app.user.rate.per.minute", "namespace": "platform", "value": 3000},
+    }
+    assert redactor.json(body) == Redacted(body, ())
+
+
+def test_oauth_token_reply_keeps_type_and_expiry(redactor: Redactor) -> None:
+    reply = {"access_token": "abc123", "token_type": "bearer", "expires_in": 86399}
+    assert redactor.json(reply).value == {
+        "access_token": REDACTED,
+        "token_type": "bearer",
+        "expires_in": 86399,
+    }
+
+
+def test_launch_payload_keeps_flow_fields(redactor: Redactor) -> None:
+    launch = {"flowId": "f-1", "flowVersion": "3.0", "name": "run", "inputData": {"Flow.n": 1}}
+    assert redactor.json(launch) == Redacted(launch, ())
+
+
+def test_null_secret_stays_null_so_a_missing_token_is_visible(redactor: Redactor) -> None:
+    assert redactor.json({"access_token": None}) == Redacted({"access_token": None}, ())
+
+
+def test_json_redaction_leaves_the_input_untouched(redactor: Redactor) -> None:
+    doc: dict[str, Any] = {"a": {"password": "p"}, "l": [{"token": "t"}]}
+    snapshot = json.dumps(doc)
+    redacted = redactor.json(doc).value
+    assert json.dumps(doc) == snapshot
+    redacted["a"]["x"] = 1
+    assert "x" not in doc["a"]
+
+
+def test_jwt_in_json_string_value_is_redacted(redactor: Redactor) -> None:
+    result = redactor.json({"message": f"bad token {JWT}"}, where="response.body")
+    assert result == Redacted({"message": "bad token [REDACTED]"}, ("response.body:$.message",))
+
+
+def test_user_keys_apply_to_json_keys() -> None:
+    result = Redactor(redact_keys=["Email"]).json({"email": "a@b.example", "emailVerified": True})
+    assert result.value == {"email": REDACTED, "emailVerified": True}
+
+
+def test_ten_thousand_level_nesting_does_not_overflow(redactor: Redactor) -> None:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(10_000):
+        node["a"] = {}
+        node = node["a"]
+    node["password"] = "hunter2"
+    result = redactor.json(root)
+    assert "hunter2" not in repr(_shallow(result.value))
+    assert result.paths and result.paths[0].startswith("body:$.a.a")
+    json.dumps(result.value)  # stays serialisable by a recursive encoder
+
+
+def test_ten_thousand_level_nested_lists_do_not_overflow(redactor: Redactor) -> None:
+    root: list[Any] = []
+    node = root
+    for _ in range(10_000):
+        child: list[Any] = []
+        node.append(child)
+        node = child
+    node.append(f"Bearer {JWT}")
+    result = redactor.json(root)
+    json.dumps(result.value)
+    assert JWT not in json.dumps(result.value)
+
+
+def test_cyclic_structure_terminates(redactor: Redactor) -> None:
+    doc: dict[str, Any] = {"name": "loop"}
+    doc["self"] = doc
+    result = redactor.json(doc)
+    json.dumps(result.value)
+
+
+def _shallow(value: Any) -> Any:
+    """Walk down a deep single-key chain without recursion, returning the leaf."""
+    while isinstance(value, dict) and len(value) == 1 and "a" in value:
+        value = value["a"]
+    return value
+
+
+# -- form and bodies --------------------------------------------------------------------------
+
+
+def test_token_endpoint_form_body_is_redacted(redactor: Redactor) -> None:
+    body = "grant_type=client_credentials&client_id=x&client_secret=s3cr3t"
+    result = redactor.form(body, where="request.body")
+    assert result == Redacted(
+        "grant_type=client_credentials&client_id=x&client_secret=[REDACTED]",
+        ("request.body:$.client_secret",),
+    )
+
+
+def test_authorization_code_in_form_body_is_redacted(redactor: Redactor) -> None:
+    body = "grant_type=authorization_code&code=c0de&redirect_uri=https%3A%2F%2Fapp%2Fcb"
+    assert redactor.form(body).value == (
+        "grant_type=authorization_code&code=[REDACTED]&redirect_uri=https%3A%2F%2Fapp%2Fcb"
+    )
+
+
+def test_form_body_dispatch_by_content_type(redactor: Redactor) -> None:
+    body = b"grant_type=client_credentials&client_secret=s3cr3t"
+    result = redactor.body(body, "application/x-www-form-urlencoded; charset=utf-8")
+    assert result.value == "grant_type=client_credentials&client_secret=[REDACTED]"
+    assert redactor.body(body, None).value == result.value
+
+
+def test_json_body_is_reserialised_compactly_without_escaping(redactor: Redactor) -> None:
+    body = json.dumps({"client_secret": "x", "message": "café"}, indent=2).encode()
+    result = redactor.body(body, "application/json; charset=utf-8", where="request.body")
+    assert result == Redacted(
+        '{"client_secret":"[REDACTED]","message":"café"}', ("request.body:$.client_secret",)
+    )
+
+
+def test_vendor_json_and_untyped_json_bodies_are_parsed(redactor: Redactor) -> None:
+    body = b'{"refresh_token": "r"}'
+    expected = '{"refresh_token":"[REDACTED]"}'
+    assert redactor.body(body, "application/problem+json").value == expected
+    assert redactor.body(body, None).value == expected
+    assert redactor.body(body, "text/plain").value == expected
+
+
+def test_json_body_without_secrets_is_returned_as_sent(redactor: Redactor) -> None:
+    body = b'{\n  "code": "bad.request",\n  "status": 400\n}'
+    assert redactor.body(body, "application/json") == Redacted(body.decode(), ())
+
+
+def test_unparseable_json_falls_back_to_text(redactor: Redactor) -> None:
+    result = redactor.body(b'{"password": "hunter2", "cut": ', "application/json")
+    assert result.value == '{"password": "[REDACTED]", "cut": '
+    assert result.paths == ("body:key.password",)
+
+
+def test_deep_json_text_is_redacted_without_raising(redactor: Redactor) -> None:
+    body = '{"a":' * 10_000 + '{"password":"hunter2"}' + "}" * 10_000
+    result = redactor.body(body.encode(), "application/json")
+    assert "hunter2" not in result.value
+
+
+def test_invalid_utf8_is_replaced_not_raised(redactor: Redactor) -> None:
+    result = redactor.body(b"bad \xff\xfe bytes access_token=abc", "text/plain")
+    assert result.value == "bad \ufffd\ufffd bytes access_token=[REDACTED]"
+    json_result = redactor.body(b'{"m": "\xff", "token": "t"}', "application/json")
+    assert json_result.value == '{"m":"\ufffd","token":"[REDACTED]"}'
+
+
+def test_plain_text_body_is_scrubbed(redactor: Redactor) -> None:
+    result = redactor.body(f"<html>token {JWT}</html>".encode(), "text/html")
+    assert result == Redacted("<html>token [REDACTED]</html>", ("body:jwt",))
+
+
+# -- property: no secret survives -------------------------------------------------------------
+
+_SECRET = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "S")), min_size=6, max_size=40
+)
+_SENSITIVE_KEYS = st.sampled_from(
+    ["access_token", "client_secret", "refreshToken", "apiKey", "password", "jwt", "private_key"]
+)
+_SENSITIVE_HEADERS = st.sampled_from(
+    ["Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key", "X-Auth-Token"]
+)
+_SENSITIVE_QUERY = st.sampled_from(["access_token", "code", "sig", "X-Amz-Signature", "apikey"])
+
+
+def _grams(secret: str) -> set[str]:
+    return {secret[i : i + 6] for i in range(len(secret) - 5)}
+
+
+def _assert_no_secret(secret: str, output: str, skeleton: str, paths: tuple[str, ...]) -> None:
+    """No 6-character piece of ``secret`` may appear, except text that is there anyway."""
+    encodings = {secret, quote(secret, safe=""), json.dumps(secret, ensure_ascii=False)[1:-1]}
+    for form in encodings:
+        for gram in _grams(form):
+            assert gram not in output or gram in skeleton, (gram, output)
+            assert gram not in "".join(paths) or gram in skeleton
+
+
+_PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_PROPERTY
+@given(secret=_SECRET, key=_SENSITIVE_KEYS, depth=st.integers(0, 5))
+def test_property_secret_under_sensitive_json_key_never_survives(
+    secret: str, key: str, depth: int
+) -> None:
+    redactor = Redactor()
+
+    def build(value: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {key: value, "flowId": "f"}
+        for i in range(depth):
+            doc = {f"level{i}": [doc]}
+        return doc
+
+    skeleton = json.dumps(redactor.json(build("\x00")).value, ensure_ascii=False)
+    result = redactor.json(build(secret))
+    output = json.dumps(result.value, ensure_ascii=False)
+    _assert_no_secret(secret, output, skeleton, result.paths)
+    body = redactor.body(json.dumps(build(secret)).encode(), "application/json")
+    _assert_no_secret(secret, body.value, skeleton, body.paths)
+
+
+@_PROPERTY
+@given(secret=_SECRET, name=_SENSITIVE_HEADERS)
+def test_property_secret_in_sensitive_header_never_survives(secret: str, name: str) -> None:
+    redactor = Redactor()
+    value = f"Bearer {secret}" if "authorization" in name.lower() else secret
+    skeleton = repr(redactor.headers([(name, "Bearer x")]).value) + "Bearer"
+    result = redactor.headers([(name, value)])
+    _assert_no_secret(secret, repr(result.value), skeleton, result.paths)
+
+
+@_PROPERTY
+@given(secret=_SECRET, name=_SENSITIVE_QUERY)
+def test_property_secret_in_sensitive_query_param_never_survives(secret: str, name: str) -> None:
+    redactor = Redactor()
+    template = "https://api.mypurecloud.com/api/v2/flows/executions?pageSize=25&{}=".format(name)
+    skeleton = redactor.url(template + "x").value
+    result = redactor.url(template + quote(secret, safe=""))
+    _assert_no_secret(secret, result.value, skeleton, result.paths)
+
+
+@_PROPERTY
+@given(secret=_SECRET, key=_SENSITIVE_KEYS)
+def test_property_secret_in_form_body_never_survives(secret: str, key: str) -> None:
+    redactor = Redactor()
+    skeleton = redactor.form(urlencode({"grant_type": "client_credentials", key: "x"})).value
+    body = urlencode({"grant_type": "client_credentials", key: secret})
+    result = redactor.body(body.encode(), "application/x-www-form-urlencoded")
+    _assert_no_secret(secret, result.value, skeleton, result.paths)
+
+
+@_PROPERTY
+@given(
+    secret=st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        min_size=8,
+        max_size=60,
+    )
+)
+def test_property_bearer_token_in_text_never_survives(secret: str) -> None:
+    assume(not (secret.isalpha() and (secret.islower() or secret.istitle())))
+    redactor = Redactor()
+    result = redactor.text(f"call failed with Authorization Bearer {secret} (401)")
+    _assert_no_secret(
+        secret, result.value, "call failed with Authorization Bearer [REDACTED] (401)", result.paths
+    )
