@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from flowscope import FlowMetrics
 
+from .prometheus_server import prometheus_session_fixture  # noqa: F401
 from .servers import ScriptedServer
 
 
@@ -76,3 +77,5 @@ def flowscope_logs() -> Iterator[LogCapture]:
     yield handler
     log.removeHandler(handler)
     log.setLevel(old)
+
+

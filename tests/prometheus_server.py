@@ -58,7 +58,7 @@ class PrometheusServer:
         self._dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._port = 0
-        self._http = httpx.Client(timeout=10)
+        self._http = httpx.Client(timeout=10)  # replaced on each start, closed on stop
 
     @property
     def url(self) -> str:
@@ -74,6 +74,7 @@ class PrometheusServer:
                 f"the {self._binary!r} binary is not on PATH; install it "
                 "(Debian: apt-get install prometheus) to run the Prometheus integration tests"
             )
+        self._http = httpx.Client(timeout=10)
         self._dir = Path(tempfile.mkdtemp(prefix="flowscope-prometheus-"))
         self.set_targets(self._targets)
         config = self._dir / "prometheus.yml"
@@ -101,7 +102,6 @@ class PrometheusServer:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
         self._http.close()
-        self._http = httpx.Client(timeout=10)
 
     def __enter__(self) -> PrometheusServer:
         return self.start()
@@ -158,7 +158,7 @@ class PrometheusServer:
         predicate: Callable[[list[dict[str, Any]]], bool] = bool,
         timeout: float = 30,
     ) -> list[dict[str, Any]]:
-        """Poll ``expr`` until ``predicate(result)`` holds; raises TimeoutError with the last one."""
+        """Poll ``expr`` until ``predicate(result)`` holds; else TimeoutError with the last one."""
         deadline = time.monotonic() + timeout
         while True:
             result = self.query(expr)

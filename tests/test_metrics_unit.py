@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
 from flowscope._errors import ErrorReport
 from flowscope._metrics import (
     FlowMetrics,
@@ -27,10 +27,7 @@ from flowscope._metrics import (
 )
 from flowscope._record import CallRecord
 
-from .prometheus_server import PrometheusServer, free_port, prometheus_session_fixture
-
-# The session-wide Prometheus; imported so pytest sees the fixture.
-_ = prometheus_session_fixture
+from .prometheus_server import PrometheusServer, free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
@@ -356,9 +353,10 @@ def test_calls_without_sampled_span_or_with_malformed_ids_carry_no_exemplar(
     metrics.observe(call("malformed", trace_id="x" * 200, span_id=SPAN_ID))
 
     assert "trace_id" not in openmetrics(registry)
-    assert requests(
-        registry, flow="malformed", operation="launch", method="POST", status_code="200"
-    ) == 1
+    assert (
+        requests(registry, flow="malformed", operation="launch", method="POST", status_code="200")
+        == 1
+    )
 
 
 HOSTILE_VALUES = [

@@ -79,6 +79,7 @@ def test_secret_key_names_are_sensitive(redactor: Redactor, name: str) -> None:
         "message",
         "entityId",
         "desk_eye",
+        "authorName",
     ],
 )
 def test_diagnostic_key_names_are_not_sensitive(redactor: Redactor, name: str) -> None:
@@ -236,7 +237,8 @@ def test_prose_about_bearer_and_basic_auth_is_kept(redactor: Redactor) -> None:
 
 def test_sensitive_pairs_in_log_like_text_are_redacted(redactor: Redactor) -> None:
     text = (
-        'retrying with access_token=abc123&x=1, body {"client_secret":"s3 cr3t","code":"bad.request"}'
+        "retrying with access_token=abc123&x=1, "
+        'body {"client_secret":"s3 cr3t","code":"bad.request"}'
         " and x-api-key: k-123"
     )
     result = redactor.text(text)
@@ -487,13 +489,20 @@ def _grams(secret: str) -> set[str]:
     return {secret[i : i + 6] for i in range(len(secret) - 5)}
 
 
-def _assert_no_secret(secret: str, output: str, skeleton: str, paths: tuple[str, ...]) -> None:
-    """No 6-character piece of ``secret`` may appear, except text that is there anyway."""
+def _visible(result: Redacted) -> str:
+    """Everything a sink could show: the value and the paths."""
+    value = result.value
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return shown + "\n" + "\n".join(result.paths)
+
+
+def _assert_no_secret(secret: str, result: Redacted, skeleton: Redacted) -> None:
+    """No 6-character piece of ``secret`` may show, except text that shows without it too."""
+    shown, baseline = _visible(result), _visible(skeleton)
     encodings = {secret, quote(secret, safe=""), json.dumps(secret, ensure_ascii=False)[1:-1]}
     for form in encodings:
         for gram in _grams(form):
-            assert gram not in output or gram in skeleton, (gram, output)
-            assert gram not in "".join(paths) or gram in skeleton
+            assert gram not in shown or gram in baseline, (gram, shown)
 
 
 _PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -512,12 +521,10 @@ def test_property_secret_under_sensitive_json_key_never_survives(
             doc = {f"level{i}": [doc]}
         return doc
 
-    skeleton = json.dumps(redactor.json(build("\x00")).value, ensure_ascii=False)
-    result = redactor.json(build(secret))
-    output = json.dumps(result.value, ensure_ascii=False)
-    _assert_no_secret(secret, output, skeleton, result.paths)
+    skeleton = redactor.json(build("x"))
+    _assert_no_secret(secret, redactor.json(build(secret)), skeleton)
     body = redactor.body(json.dumps(build(secret)).encode(), "application/json")
-    _assert_no_secret(secret, body.value, skeleton, body.paths)
+    _assert_no_secret(secret, body, skeleton)
 
 
 @_PROPERTY
@@ -525,29 +532,27 @@ def test_property_secret_under_sensitive_json_key_never_survives(
 def test_property_secret_in_sensitive_header_never_survives(secret: str, name: str) -> None:
     redactor = Redactor()
     value = f"Bearer {secret}" if "authorization" in name.lower() else secret
-    skeleton = repr(redactor.headers([(name, "Bearer x")]).value) + "Bearer"
-    result = redactor.headers([(name, value)])
-    _assert_no_secret(secret, repr(result.value), skeleton, result.paths)
+    skeleton = redactor.headers([(name, "Bearer x")])
+    _assert_no_secret(secret, redactor.headers([(name, value)]), skeleton)
 
 
 @_PROPERTY
 @given(secret=_SECRET, name=_SENSITIVE_QUERY)
 def test_property_secret_in_sensitive_query_param_never_survives(secret: str, name: str) -> None:
     redactor = Redactor()
-    template = "https://api.mypurecloud.com/api/v2/flows/executions?pageSize=25&{}=".format(name)
-    skeleton = redactor.url(template + "x").value
-    result = redactor.url(template + quote(secret, safe=""))
-    _assert_no_secret(secret, result.value, skeleton, result.paths)
+    template = f"https://api.mypurecloud.com/api/v2/flows/executions?pageSize=25&{name}="
+    skeleton = redactor.url(template + "x")
+    _assert_no_secret(secret, redactor.url(template + quote(secret, safe="")), skeleton)
 
 
 @_PROPERTY
 @given(secret=_SECRET, key=_SENSITIVE_KEYS)
 def test_property_secret_in_form_body_never_survives(secret: str, key: str) -> None:
     redactor = Redactor()
-    skeleton = redactor.form(urlencode({"grant_type": "client_credentials", key: "x"})).value
+    skeleton = redactor.form(urlencode({"grant_type": "client_credentials", key: "x"}))
     body = urlencode({"grant_type": "client_credentials", key: secret})
     result = redactor.body(body.encode(), "application/x-www-form-urlencoded")
-    _assert_no_secret(secret, result.value, skeleton, result.paths)
+    _assert_no_secret(secret, result, skeleton)
 
 
 @_PROPERTY
@@ -559,9 +564,9 @@ def test_property_secret_in_form_body_never_survives(secret: str, key: str) -> N
     )
 )
 def test_property_bearer_token_in_text_never_survives(secret: str) -> None:
-    assume(not (secret.isalpha() and (secret.islower() or secret.istitle())))
+    # Short all-lower or Title-case words read as prose ("bearer token"), so they are kept.
+    assume(not (len(secret) < 16 and secret.isalpha() and (secret.islower() or secret.istitle())))
     redactor = Redactor()
-    result = redactor.text(f"call failed with Authorization Bearer {secret} (401)")
-    _assert_no_secret(
-        secret, result.value, "call failed with Authorization Bearer [REDACTED] (401)", result.paths
-    )
+    template = "call failed with Authorization Bearer {} (401)"
+    skeleton = redactor.text(template.format("x1"))
+    _assert_no_secret(secret, redactor.text(template.format(secret)), skeleton)

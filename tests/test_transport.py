@@ -1,4 +1,4 @@
-"""The instrumented transport: one span per call, SPEC §4 attributes, the caller's response unchanged."""
+"""The instrumented transport: one span per call, SPEC §4 attributes, the response unchanged."""
 
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ CASES: dict[str, Reply] = {
         [("Content-Type", "text/html")],
         b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
     ),
-    "bad-utf8-400": Reply(400, [("Content-Type", "application/json")], b'{"message": "\xff\xfe\x80"}'),
+    "bad-utf8-400": Reply(
+        400, [("Content-Type", "application/json")], b'{"message": "\xff\xfe\x80"}'
+    ),
     "ok-200": _json(200, {"id": "exec-1", "flowVersion": {"id": "3.0"}}),
 }
 
@@ -324,10 +326,13 @@ def test_transport_error_is_recorded_and_reraised_unchanged(
     assert any(e.name == "exception" for e in span.events)
     assert _attrs(span)["error.type"] == "ConnectError"
     assert _attrs(span)["flow.id"] == FLOW_ID
-    assert registry.get_sample_value(
-        "flowscope_transport_errors_total",
-        {"flow": FLOW_ID, "operation": "launch", "exception": "ConnectError"},
-    ) == 1
+    assert (
+        registry.get_sample_value(
+            "flowscope_transport_errors_total",
+            {"flow": FLOW_ID, "operation": "launch", "exception": "ConnectError"},
+        )
+        == 1
+    )
     warnings = [r for r in flowscope_logs.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert warnings[0].flowscope["exception"]["type"] == "ConnectError"  # type: ignore[attr-defined]
@@ -401,12 +406,14 @@ async def test_instrument_async_client(
 def test_secrets_never_reach_spans_or_logs(
     server: ScriptedServer, spans: Spans, metrics: flowscope.FlowMetrics, flowscope_logs: LogCapture
 ) -> None:
-    jwt = (
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtdXNlciJ9."
-        "c2lnbmF0dXJlLXRoYXQtaXMtc2VjcmV0"
-    )
-    secrets = ["bearer-token-AAAA1111", "client-secret-BBBB2222", "query-token-CCCC3333", jwt,
-               "cookie-value-DDDD4444"]
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtdXNlciJ9.c2lnbmF0dXJlLXRoYXQtaXMtc2VjcmV0"
+    secrets = [
+        "bearer-token-AAAA1111",
+        "client-secret-BBBB2222",
+        "query-token-CCCC3333",
+        jwt,
+        "cookie-value-DDDD4444",
+    ]
     server.replies["/oauth/token"] = Reply(
         401,
         [("Content-Type", "application/json"), ("Set-Cookie", f"session={secrets[4]}")],
@@ -432,14 +439,15 @@ def test_secrets_never_reach_spans_or_logs(
             json={"flowId": FLOW_ID, "inputData": {"Flow.x": 1}},
             headers={"Authorization": f"Bearer {secrets[0]}"},
         )
-    exported = repr([(s.attributes, [(e.name, e.attributes) for e in s.events], s.status)
-                     for s in spans.all()])
+    exported = repr(
+        [(s.attributes, [(e.name, e.attributes) for e in s.events], s.status) for s in spans.all()]
+    )
     logged = repr([(r.getMessage(), getattr(r, "flowscope", None)) for r in flowscope_logs.records])
     for secret in secrets:
         for piece in (secret, secret[:12], secret[-12:]):
             assert piece not in exported
             assert piece not in logged
     assert len(spans.all()) == 2
-    token_span = [s for s in spans.all() if _attrs(s)["flow.operation"] == "token"][0]
+    token_span = next(s for s in spans.all() if _attrs(s)["flow.operation"] == "token")
     assert _attrs(token_span)["flow.error.code"] == "invalid_client"
     assert _attrs(token_span)["flow.id"] == "__none__"

@@ -7,22 +7,27 @@ a truncated stream yields the prefix it holds, and anything it cannot decode com
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["brotli_available", "decode_content"]
 
-_brotli: Any
-try:
-    import brotli as _brotli
-except ImportError:  # pragma: no cover - depends on the environment
-    try:
-        import brotlicffi as _brotli
-    except ImportError:
-        _brotli = None
 
-# A response may be gzip-encoded several times over; more than this many layers is not a real server.
+def _load_brotli() -> Any:
+    # Both packages expose the same Decompressor; brotli is optional (extra ``flowscope[brotli]``).
+    for name in ("brotli", "brotlicffi"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+_brotli: Any = _load_brotli()
+
+# Stacked encodings are legal, but more layers than this is not a real server.
 _MAX_LAYERS = 8
 # Concatenated gzip members are legal (RFC 1952); stop after this many so the loop stays bounded.
 _MAX_GZIP_MEMBERS = 64
@@ -40,10 +45,12 @@ def decode_content(
 ) -> tuple[bytes, bool]:
     """Decode ``data`` for display, returning ``(decoded, cut)``.
 
-    Encodings listed in ``content_encoding`` are undone last-applied first. The output never exceeds
-    ``max_size`` bytes; ``cut`` says it was bounded. A truncated stream decodes to whatever prefix
-    it holds. On an unknown encoding or corrupt data the input comes back unchanged with
-    ``cut=False``: showing the raw bytes beats raising inside someone else's HTTP call.
+    Encodings listed in ``content_encoding`` are undone last-applied first. Decoded output never
+    exceeds ``max_size`` bytes and ``cut`` says it was bounded; a body with no encoding to undo
+    comes back as it is (bounding the capture is the caller's job, expansion is ours). A
+    truncated stream decodes to whatever prefix it holds. On an unknown encoding or corrupt data
+    the input comes back unchanged with ``cut=False``: showing the raw bytes beats raising
+    inside someone else's HTTP call.
     """
     try:
         return _decode(data, content_encoding, max(0, max_size))

@@ -1,4 +1,4 @@
-"""Every option flowscope has, in one frozen dataclass that can also be read from the environment."""
+"""Every option flowscope has, in one frozen dataclass that can also be read from the env."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class FlowScopeConfig:
     Every option can be set from the environment with ``FlowScopeConfig.from_env()``:
     ``FLOWSCOPE_CAPTURE_LIMIT_BYTES=65536``, ``FLOWSCOPE_FLOW_NAMES='{"<id>": "Order Status"}'``
     (or ``id=name,id=name``), ``FLOWSCOPE_REDACT_KEYS=email,phone``,
-    ``FLOWSCOPE_REDACT_PATTERNS='["[\\\\w.]+@[\\\\w.]+"]'``, ``FLOWSCOPE_CAPTURE_REQUEST_BODY=false``,
+    ``FLOWSCOPE_REDACT_PATTERNS='["[\\\\w.]+@[\\\\w.]+"]'``,
+    ``FLOWSCOPE_CAPTURE_REQUEST_BODY=false``,
     ``FLOWSCOPE_HINTS=false``, ``FLOWSCOPE_LOG_FAILURES=false``, ``FLOWSCOPE_LEARN_SCHEMAS=false``.
     """
 
@@ -57,7 +58,8 @@ class FlowScopeConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.capture_limit_bytes, int) or self.capture_limit_bytes < 0:
             raise ValueError(
-                f"capture_limit_bytes must be a non-negative integer, got {self.capture_limit_bytes!r}"
+                "capture_limit_bytes must be a non-negative integer, "
+                f"got {self.capture_limit_bytes!r}"
             )
         object.__setattr__(self, "flow_names", _frozen(self.flow_names))
         object.__setattr__(self, "input_schemas", _frozen(self.input_schemas))

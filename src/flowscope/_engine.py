@@ -6,6 +6,7 @@ sync and async transports share everything here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -105,10 +106,8 @@ class Engine:
 
     def internal_error(self, stage: str, exc: BaseException) -> None:
         """Count a failure of flowscope's own logic and log it once per stage."""
-        try:
+        with contextlib.suppress(Exception):  # the registry itself may be what is broken
             self.metrics.internal_error(stage)
-        except Exception:  # the registry itself may be what is broken
-            pass
         with self._lock:
             first = stage not in self._failed_stages
             self._failed_stages.add(stage)
@@ -124,7 +123,7 @@ class Engine:
 
     # -- request side ------------------------------------------------------------------------
 
-    def begin(self, request: httpx.Request) -> Call | None:
+    def begin(self, request: httpx.Request, span: Span | None = None) -> Call | None:
         """Match the route and note what was sent; ``None`` for calls that are not flow calls."""
         match = self.routes.match(request.method, request.url.path)
         if match is None:
@@ -145,7 +144,7 @@ class Engine:
             request_body=body,
             request_size=size,
             request_type=_header(request.headers, "content-type"),
-            span=CURRENT_SPAN.get(),
+            span=span,
             started=time.perf_counter(),
             flow_id=flow_id,
             flow_version=version,
@@ -208,6 +207,7 @@ class Engine:
         """Build the record for a call whose transport raised."""
         duration = time.perf_counter() - call.started
         try:
+            trace_id, span_id = self._trace_ids(call)
             url, paths = self._redacted_request(call)
             message = self.redactor.text(str(exc)).value
             record = CallRecord(
@@ -227,7 +227,8 @@ class Engine:
                 hints=tuple(self._hints(call)),
                 redacted_paths=paths,
                 request_body=self._request_capture(call),
-                **self._trace_ids(call),
+                trace_id=trace_id,
+                span_id=span_id,
             )
         except Exception as inner:
             self.internal_error("record", inner)
@@ -286,6 +287,7 @@ class Engine:
         flow_id, version = call.flow_id, call.flow_version
         execution_id = self._execution_from_path(call)
         url, paths = self._redacted_request(call)
+        trace_id, span_id = self._trace_ids(call)
 
         decoded: bytes | None = None
         cut = not complete
@@ -317,7 +319,8 @@ class Engine:
                 duration_s=duration,
                 correlation_id=correlation,
                 redacted_paths=paths,
-                **self._trace_ids(call),
+                trace_id=trace_id,
+                span_id=span_id,
             )
 
         raw = decoded if decoded is not None else b""
@@ -354,7 +357,8 @@ class Engine:
             redacted_paths=(*paths, *resp_header_paths, *body_red.paths),
             request_body=self._request_capture(call),
             response_body=response_body,
-            **self._trace_ids(call),
+            trace_id=trace_id,
+            span_id=span_id,
         )
 
     def _from_success(
@@ -416,9 +420,7 @@ class Engine:
             body_size=call.request_size,
             input_schema=schema,
         )
-        return [
-            Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints
-        ]
+        return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
 
     def _redact_report(self, report: ErrorReport) -> ErrorReport:
         text = self.redactor.text
@@ -438,14 +440,14 @@ class Engine:
         value = self.redactor.text(flow_id).value
         return value if isinstance(value, str) else REDACTED
 
-    def _trace_ids(self, call: Call) -> dict[str, str | None]:
+    def _trace_ids(self, call: Call) -> tuple[str | None, str | None]:
         span = call.span
         if span is None:
-            return {"trace_id": None, "span_id": None}
+            return None, None
         ctx = span.get_span_context()
         if not ctx.trace_flags.sampled:
-            return {"trace_id": None, "span_id": None}
-        return {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+            return None, None
+        return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
 
 
 def _cut(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,11 @@ _MAX_SUMMARY = 200  # first line / <title> of a text or HTML body
 _MAX_FIELD_NAME = 200
 _MAX_JSON_BYTES = 16 * 1024 * 1024
 _SNIFF = 8192
+# Top-level keys worth reading out of JSON that does not parse (e.g. cut at the capture limit).
+_SALVAGE = re.compile(
+    r'"(code|message|error|error_description|contextId)"\s*:\s*"((?:[^"\\]|\\.){0,1000})"'
+)
+_SALVAGE_WINDOW = 16_384
 _HTML_HEAD = 65536
 
 _BINARY_PREFIXES = ("image/", "audio/", "video/", "font/", "model/")
@@ -179,8 +185,9 @@ def _parse(status: int, headers: Headers, body: bytes, max_text: int) -> ErrorRe
     body = bytes(body)
 
     if not body.strip():
-        return ErrorReport(kind="empty", text=_cut(body.decode("utf-8", "replace"), max_text)[0],
-                           **common)
+        return ErrorReport(
+            kind="empty", text=_cut(body.decode("utf-8", "replace"), max_text)[0], **common
+        )
 
     if _is_binary(media, body):
         note = f"<{len(body)} bytes of {media or 'binary data'}>"
@@ -192,18 +199,39 @@ def _parse(status: int, headers: Headers, body: bytes, max_text: int) -> ErrorRe
     common["text_truncated"] = truncated
     stripped = full_text.lstrip()
 
-    if _is_json_type(media) or stripped[:1] in ("{", "["):
-        if len(body) > _MAX_JSON_BYTES:
-            return ErrorReport(kind="malformed", message=_first_line(stripped), **common)
+    # A proxy's HTML error page sent as application/json is still an HTML page.
+    if stripped[:1] in ("{", "[") or (_is_json_type(media) and not stripped.startswith("<")):
         try:
+            if len(body) > _MAX_JSON_BYTES:
+                raise ValueError("too large to parse")
             document = json.loads(full_text)
         except (ValueError, RecursionError):
-            return ErrorReport(kind="malformed", message=_first_line(stripped), **common)
+            return _malformed(stripped, common)
         return _from_json(document, media, common)
 
     if "html" in media or stripped.startswith("<"):
         return ErrorReport(kind="html", message=_html_summary(stripped), **common)
     return ErrorReport(kind="text", message=_first_line(stripped), **common)
+
+
+def _malformed(text: str, common: dict[str, Any]) -> ErrorReport:
+    """Salvage what a cut or broken JSON body still says: usually its head is intact."""
+    found: dict[str, str] = {}
+    for match in _SALVAGE.finditer(text[:_SALVAGE_WINDOW]):
+        key = match.group(1)
+        if key not in found:
+            try:
+                found[key] = str(json.loads('"' + match.group(2) + '"'))
+            except ValueError:
+                found[key] = match.group(2)
+    if common["correlation_id"] is None:
+        common["correlation_id"] = found.get("contextId")
+    return ErrorReport(
+        kind="malformed",
+        code=(found.get("code") or found.get("error") or "")[:_MAX_CODE] or None,
+        message=(found.get("message") or found.get("error_description") or _first_line(text)),
+        **common,
+    )
 
 
 def _decode(body: bytes, content_type: str | None) -> str:
@@ -462,7 +490,8 @@ def _strip_tags(markup: str) -> str:
             if lower.startswith("<" + hidden, lt):
                 close = lower.find("</" + hidden, pos)
                 pos = len(markup) if close < 0 else close
-        parts.append("\n" if lower.startswith(("<br", "<p", "<div", "<h", "<li", "<tr"), lt) else " ")
+        breaks = lower.startswith(("<br", "<p", "<div", "<h", "<li", "<tr"), lt)
+        parts.append("\n" if breaks else " ")
     return "".join(parts)
 
 

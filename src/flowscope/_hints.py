@@ -86,26 +86,22 @@ _NEAR_MISSES = {
 }
 
 # Root keys borrowed from other APIs, with what to do instead.
+# Root keys borrowed from other APIs (keyed without case, "_" or "-"), with what to do instead.
+_MOVE_INPUTS = "flow inputs go under 'inputData', e.g. " + _INPUTS_EXAMPLE
 _FOREIGN_KEYS = {
-    "data": "'data' is not a launch field: flow inputs go under 'inputData', e.g. "
-    + _INPUTS_EXAMPLE,
-    "parameters": "'parameters' is not a launch field: pass flow inputs as 'inputData', an object "
-    "of the flow's input variables, e.g. " + _INPUTS_EXAMPLE,
-    "params": "'params' is not a launch field: pass flow inputs as 'inputData', e.g. "
-    + _INPUTS_EXAMPLE,
-    "variables": "'variables' is not a launch field: flow input variables go under 'inputData', "
-    "e.g. " + _INPUTS_EXAMPLE,
-    "attributes": "'attributes' is not a launch field: flow inputs go under 'inputData', e.g. "
-    + _INPUTS_EXAMPLE,
-    "execution_context": "'execution_context' is not part of the flow launch API: the flow only "
-    "receives what is in 'inputData', e.g. " + _INPUTS_EXAMPLE,
-    "initial_attributes": "'initial_attributes' (participant data) is not part of the flow launch "
-    "API: pass the values as flow inputs in 'inputData', e.g. " + _INPUTS_EXAMPLE,
-    "initialattributes": "'initialAttributes' (participant data) is not part of the flow launch "
-    "API: pass the values as flow inputs in 'inputData', e.g. " + _INPUTS_EXAMPLE,
-    "routingdata": "'routingData' belongs to conversation routing, not to a flow launch: pass what "
-    "the flow needs as inputs in 'inputData', e.g. " + _INPUTS_EXAMPLE,
-    "id": "'id' is not a launch field: the flow to launch goes in 'flowId'",
+    "data": "'{key}' is not a launch field: " + _MOVE_INPUTS,
+    "parameters": "'{key}' is not a launch field: " + _MOVE_INPUTS,
+    "params": "'{key}' is not a launch field: " + _MOVE_INPUTS,
+    "variables": "'{key}' is not a launch field: " + _MOVE_INPUTS,
+    "attributes": "'{key}' is not a launch field: " + _MOVE_INPUTS,
+    "payload": "'{key}' is not a launch field: " + _MOVE_INPUTS,
+    "executioncontext": "'{key}' is not part of the flow launch API (the flow only receives "
+    "'inputData'): " + _MOVE_INPUTS,
+    "initialattributes": "'{key}' (participant data) is not part of the flow launch API: pass the "
+    "values as flow inputs; " + _MOVE_INPUTS,
+    "routingdata": "'{key}' belongs to conversation routing, not to a flow launch: pass what the "
+    "flow needs as inputs; " + _MOVE_INPUTS,
+    "id": "'{key}' is not a launch field: the flow to launch goes in 'flowId'",
 }
 
 
@@ -131,9 +127,9 @@ def diagnose_launch(
         hints.append(
             Hint(
                 "body-too-large",
-                f"the launch body is {size:,} bytes, over the platform's {MAX_REQUEST_BYTES:,}-byte "
-                "request limit (413 request.entity.too.large): send less in 'inputData', e.g. an "
-                "id the flow can look up instead of the data itself",
+                f"the launch body is {size:,} bytes, over the platform's "
+                f"{MAX_REQUEST_BYTES:,}-byte request limit (413 request.entity.too.large): "
+                "send less in 'inputData', e.g. an id the flow can look up instead of the data",
             )
         )
     if content_type is not None:
@@ -158,20 +154,21 @@ def diagnose_launch(
     if problem is not None:
         hints.append(problem)
     if payload is not _UNPARSED:
-        hints.extend(diagnose_payload(payload, input_schema=input_schema, _path_id=path_id))
+        hints.extend(_diagnose(payload, input_schema, path_id))
     return hints
 
 
-def diagnose_payload(
-    payload: Any,
-    *,
-    input_schema: Mapping[str, Any] | None = None,
-    _path_id: str | None = None,
-) -> list[Hint]:
+def diagnose_payload(payload: Any, *, input_schema: Mapping[str, Any] | None = None) -> list[Hint]:
     """Name the mistakes in an already-parsed launch body (e.g. a JSON file being linted).
 
     An empty list means nothing looked wrong; it does not promise the platform will accept it.
     """
+    return _diagnose(payload, input_schema, None)
+
+
+def _diagnose(
+    payload: Any, input_schema: Mapping[str, Any] | None, path_id: str | None
+) -> list[Hint]:
     if not isinstance(payload, dict):
         return [
             Hint(
@@ -181,7 +178,7 @@ def diagnose_payload(
             )
         ]
     hints = _root_hints(payload)
-    hints.extend(_flow_id_hints(payload, _path_id))
+    hints.extend(_flow_id_hints(payload, path_id))
     if "inputData" in payload:
         inputs = payload["inputData"]
         if isinstance(inputs, dict):
@@ -206,9 +203,8 @@ def _content_type_hint(content_type: str) -> Hint | None:
             "(with httpx, pass json=... rather than content=...)"
         )
     else:
-        message = (
-            f"the Content-Type is '{media}', but the launch API takes 'application/json'"
-            + (": send the payload as JSON, not as a form" if "form" in media else "")
+        message = f"the Content-Type is '{media}', but the launch API takes 'application/json'" + (
+            ": send the payload as JSON, not as a form" if "form" in media else ""
         )
     return Hint("content-type", message, "header:content-type")
 
@@ -293,7 +289,7 @@ def _root_key_message(key: str) -> str:
         return f"unknown root key '{_show(key)}': did you mean '{meant}'? Key names are exact."
     foreign = _FOREIGN_KEYS.get(squashed)
     if foreign is not None:
-        return foreign
+        return foreign.replace("{key}", _show(key))
     if key.startswith("Flow.") or squashed.startswith("flow."):
         return (
             f"'{_show(key)}' is a flow input at the root of the body: move it into 'inputData', "
@@ -351,9 +347,13 @@ def _input_not_object(inputs: object) -> Hint:
             inner = None
         if isinstance(inner, dict):
             detail = "it is a string holding JSON: send the object itself, not a string"
-    elif isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
-        if "name" in inputs[0] or "key" in inputs[0]:
-            detail = 'it is a list of name/value pairs: use one object {"Flow.name": value, ...}'
+    elif (
+        isinstance(inputs, list)
+        and inputs
+        and isinstance(inputs[0], dict)
+        and ("name" in inputs[0] or "key" in inputs[0])
+    ):
+        detail = 'it is a list of name/value pairs: use one object {"Flow.name": value, ...}'
     return Hint(
         "input-not-object",
         f"'inputData' must be a JSON object of flow inputs ({detail}), e.g. {_INPUTS_EXAMPLE}",
@@ -369,16 +369,13 @@ def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) ->
     typed: list[Hint] = []
     more = {"prefix": 0, "undeclared": 0, "type": 0}
 
-    for key in _bounded_keys(inputs):
-        value = inputs[key]
+    for key, value in _bounded_items(inputs):
         field = f"inputData.{_show(key)}"
         if props is not None and key in props:
             problem = _type_problem(value, props[key], schema or {})
             if problem is not None:
                 if len(typed) < MAX_HINTS_PER_CODE:
-                    typed.append(
-                        Hint("input-type", f"input '{_show(key)}' {problem}", field)
-                    )
+                    typed.append(Hint("input-type", f"input '{_show(key)}' {problem}", field))
                 else:
                     more["type"] += 1
             continue
@@ -390,9 +387,7 @@ def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) ->
             continue
         if props is not None and closed:
             if len(undeclared) < MAX_HINTS_PER_CODE:
-                undeclared.append(
-                    Hint("input-undeclared", _undeclared_message(key, props), field)
-                )
+                undeclared.append(Hint("input-undeclared", _undeclared_message(key, props), field))
             else:
                 more["undeclared"] += 1
 
@@ -402,7 +397,10 @@ def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) ->
         (typed, "input-type", more["type"], "of the wrong type"),
     ):
         if count:
-            hints.append(Hint(code, f"and {count} more input key(s) {what}", "inputData"))
+            scanned = (
+                " (only the first keys were checked)" if len(inputs) > _MAX_KEYS_SCANNED else ""
+            )
+            hints.append(Hint(code, f"and {count} more input key(s) {what}{scanned}", "inputData"))
     return prefix + undeclared + typed
 
 
@@ -425,10 +423,12 @@ def _prefix_message(key: str, props: Mapping[str, Any] | None) -> str:
         f"input '{shown}' has no 'Flow.' prefix: did you mean '{_show(meant)}'? Input names are "
         "the flow's variable names, e.g. 'Flow.customerId'"
     )
-    if props is not None and meant not in props:
+    if props is not None and meant in props:
+        message += "; the flow declares it"
+    elif props is not None:
         close = _close_names(meant, props)
-        message += (
-            f"; the flow declares no '{_show(meant)}'" + (f" (closest: {close})" if close else "")
+        message += f"; the flow declares no '{_show(meant)}'" + (
+            f" (closest: {close})" if close else ""
         )
     return message
 
@@ -465,10 +465,16 @@ def _close_names(key: str, props: Mapping[str, Any]) -> str:
 
 
 def _bounded_keys(mapping: Mapping[str, Any]) -> Iterator[str]:
-    for count, key in enumerate(mapping):
+    for key, _ in _bounded_items(mapping):
+        yield key
+
+
+def _bounded_items(mapping: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    # str(): a payload loaded from YAML or built in code may have non-string keys.
+    for count, (key, value) in enumerate(mapping.items()):
         if count >= _MAX_KEYS_SCANNED:
             return
-        yield str(key)
+        yield str(key), value
 
 
 # -- input schema --------------------------------------------------------------------------------
@@ -532,23 +538,48 @@ def _arch_type(node: Mapping[str, Any], ref_name: str | None) -> str | None:
 
 
 def _type_problem(value: Any, prop: Any, root: Mapping[str, Any], depth: int = 0) -> str | None:
-    """Why ``value`` does not fit ``prop``, as the end of a sentence, or ``None`` when it fits."""
+    """Why ``value`` does not fit ``prop``, as the end of a sentence, or ``None`` when it fits.
+
+    An Architect type, when the schema names one, is the authority: its rules are looser than
+    the JSON Schema ``type`` it is published with (archInteger takes ``"157"``).
+    """
     node, ref_name = _resolve(prop, root)
     arch = _arch_type(node, ref_name)
-    if arch is not None:
-        problem = _arch_problem(value, arch, node, root, depth)
-        if problem is not None or not node.get("type"):
-            return problem
+    if arch is not None and _arch_known(arch):
+        return _arch_problem(value, arch, root, depth)
     return _schema_problem(value, node, root, depth)
 
 
-def _arch_problem(
-    value: Any, arch: str, node: Mapping[str, Any], root: Mapping[str, Any], depth: int
-) -> str | None:
+_ARCH_SCALARS = frozenset(
+    {
+        "archstring",
+        "archinteger",
+        "archboolean",
+        "archdecimal",
+        "archnumber",
+        "archcurrency",
+        "archdatetime",
+        "archdate",
+        "archtime",
+        "archjson",
+    }
+)
+_COLLECTION_SUFFIXES = ("collection", "list", "array")
+
+
+def _arch_known(arch: str) -> bool:
     lowered = arch.lower()
-    for suffix in ("collection", "list", "array"):
-        if lowered.endswith(suffix) and lowered != "arch" + suffix:
-            base = arch[: -len(suffix)]
+    for suffix in _COLLECTION_SUFFIXES:
+        if lowered.endswith(suffix):
+            lowered = lowered[: -len(suffix)]
+            break
+    return lowered in _ARCH_SCALARS
+
+
+def _arch_problem(value: Any, arch: str, root: Mapping[str, Any], depth: int) -> str | None:
+    lowered = arch.lower()
+    for suffix in _COLLECTION_SUFFIXES:
+        if lowered.endswith(suffix):
             if value is None:
                 return None
             if not isinstance(value, list):
@@ -558,8 +589,9 @@ def _arch_problem(
                     f"has {len(value):,} items, over the {_ARCH_COLLECTION_MAX:,}-item limit "
                     "of flow collections"
                 )
+            base = arch[: -len(suffix)]
             for index, item in enumerate(value[:_MAX_ITEMS_CHECKED]):
-                problem = _arch_problem(item, base, {}, root, depth + 1)
+                problem = _arch_problem(item, base, root, depth + 1)
                 if problem is not None:
                     return f"item [{index}] {problem}"
             return None
@@ -580,7 +612,7 @@ def _arch_problem(
     if lowered == "archboolean":
         if isinstance(value, bool):
             return None
-        extra = f": send {value.lower()}, not \"{value}\"" if _is_bool_text(value) else ""
+        extra = f': send {value.lower()}, not "{value}"' if _is_bool_text(value) else ""
         return f"is a JSON {got}, but the flow declares it archBoolean (true or false){extra}"
     if lowered in ("archdecimal", "archnumber", "archcurrency"):
         if _is_number(value):
@@ -596,17 +628,9 @@ def _arch_problem(
                 "'2024-05-01T12:00:00.000Z'"
             )
         return f"is a JSON {got}, but the flow declares it {arch}: send an ISO-8601 string"
-    if lowered == "archjson":
-        if isinstance(value, dict):
-            return None
-        return f"is a JSON {got}, but the flow declares it archJson: send a JSON object"
-    if lowered in ("archstring", "archurl", "archphonenumber", "archemail") or lowered.endswith(
-        "string"
-    ):
-        return None if isinstance(value, str) else f"is a JSON {got}, but {arch} takes a string"
-    if isinstance(value, dict):
-        return f"is a JSON object, but only archJson inputs take objects ({arch} does not)"
-    return None  # a type this checker does not know: do not guess
+    if isinstance(value, dict):  # archJson
+        return None
+    return f"is a JSON {got}, but the flow declares it archJson: send a JSON object"
 
 
 def _integer_problem(value: Any, got: str) -> str | None:
@@ -628,8 +652,10 @@ def _integer_problem(value: Any, got: str) -> str | None:
 
 _SCHEMA_TYPES = {
     "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, float) and v.is_integer()),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and v.is_integer())
+    ),
     "number": lambda v: _is_number(v),
     "boolean": lambda v: isinstance(v, bool),
     "object": lambda v: isinstance(v, dict),
@@ -661,7 +687,7 @@ def _schema_problem(
             if "number" in known or "integer" in known:
                 extra = ": send a JSON number, not a string" if _numeric_text(value) else ""
             elif "boolean" in known and _is_bool_text(value):
-                extra = f": send {value.lower()}, not \"{value}\""
+                extra = f': send {value.lower()}, not "{value}"'
             return f"is a JSON {_json_type(value)}, but the flow's schema says {wanted}{extra}"
     enum = node.get("enum")
     if isinstance(enum, list) and enum and value not in enum[:1000]:
@@ -676,8 +702,8 @@ def _schema_problem(
 
 
 def _string_problem(value: str, node: Mapping[str, Any]) -> str | None:
-    limit = node.get("maxLength")
-    if _is_number(limit) and len(value) > limit:
+    limit = _number(node.get("maxLength"))
+    if limit is not None and len(value) > limit:
         return f"is {len(value):,} characters, over the schema's maxLength of {limit:,}"
     if node.get("format") == "date-time" and not _ISO_DATETIME.fullmatch(value.strip()):
         return "is not an ISO-8601 date-time, e.g. '2024-05-01T12:00:00.000Z'"
@@ -685,10 +711,10 @@ def _string_problem(value: str, node: Mapping[str, Any]) -> str | None:
 
 
 def _number_problem(value: float, node: Mapping[str, Any]) -> str | None:
-    low, high = node.get("minimum"), node.get("maximum")
-    if _is_number(low) and value < low:
+    low, high = _number(node.get("minimum")), _number(node.get("maximum"))
+    if low is not None and value < low:
         return f"is below the schema's minimum of {low}"
-    if _is_number(high) and value > high:
+    if high is not None and value > high:
         return f"is above the schema's maximum of {high}"
     return None
 
@@ -696,8 +722,9 @@ def _number_problem(value: float, node: Mapping[str, Any]) -> str | None:
 def _array_problem(
     value: list[Any], node: Mapping[str, Any], root: Mapping[str, Any], depth: int
 ) -> str | None:
-    limit = node.get("maxItems")
-    limit = limit if _is_number(limit) else _ARCH_COLLECTION_MAX
+    limit = _number(node.get("maxItems"))
+    if limit is None:
+        limit = _ARCH_COLLECTION_MAX
     if len(value) > limit:
         return f"has {len(value):,} items, over the limit of {limit:,}"
     items = node.get("items")
@@ -734,6 +761,10 @@ def _is_number(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return not (isinstance(value, float) and not math.isfinite(value))
+
+
+def _number(value: object) -> float | None:
+    return value if isinstance(value, (int, float)) and _is_number(value) else None
 
 
 def _numeric_text(value: object) -> bool:

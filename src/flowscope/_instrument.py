@@ -48,7 +48,9 @@ def instrument(
         )
 
     def wrapped(transport: Any) -> Any:
-        if transport is None or isinstance(transport, (FlowScopeTransport, AsyncFlowScopeTransport)):
+        if transport is None or isinstance(
+            transport, (FlowScopeTransport, AsyncFlowScopeTransport)
+        ):
             return transport
         return wrap(transport, tracer_provider=tracer_provider, _engine=engine)
 

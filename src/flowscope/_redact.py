@@ -38,8 +38,9 @@ _LONG_TERMS = (
 _SHORT_TERMS = ("key", "auth", "jwt")
 _EXACT_KEYS = frozenset({"sig", "apikey"})
 # Names that contain a term but carry no secret and help diagnosis (OAuth token replies say
-# ``token_type``; ``author`` is a person, not authentication).
-_HARMLESS_KEYS = frozenset({"tokentype", "expiresin", "author", "authors", "keyboard"})
+# ``token_type`` and ``expires_in``), and words where a short term is a coincidence.
+_HARMLESS_KEYS = frozenset({"tokentype", "expiresin"})
+_HARMLESS_WORDS = frozenset({"author", "authors", "keyboard"})
 # (parent, key) pairs that are harmless in context: Genesys rate-limit errors name the limit in
 # ``limit.key`` (e.g. ``org.app.user.rate.per.minute``), which is what a reader needs.
 _HARMLESS_CHILDREN = frozenset({("limit", "key")})
@@ -107,7 +108,7 @@ _PAIR_RE = re.compile(
     r")",
     re.IGNORECASE,
 )
-_BUILTIN_CANDIDATES = ("eyJ", "bearer", "basic", "sig", "code", "passw", *_HEADER_TERMS)
+_BUILTIN_CANDIDATES = ("bearer", "basic", "sig", "code", "passw", *_HEADER_TERMS)
 
 _FORM_RE = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]*(?:=[^&\s]*)?)*\Z")
 # RFC 3986, appendix B: splits any string, so URL redaction never fails to parse.
@@ -174,17 +175,18 @@ class Redactor:
         redact_keys: Iterable[str] = (),
         redact_patterns: Iterable[str | re.Pattern[str]] = (),
     ) -> None:
-        self._user_keys = frozenset(
-            norm for norm in (_normalise(k)[0] for k in redact_keys) if norm
-        )
+        user_keys = tuple(redact_keys)
+        self._user_keys = frozenset(norm for norm in (_normalise(k)[0] for k in user_keys) if norm)
         self._patterns = tuple(
             p if isinstance(p, re.Pattern) else re.compile(p) for p in redact_patterns
         )
-        # Text that contains none of these cannot match a built-in rule.
-        user_words = sorted(self._user_keys)
-        self._candidates = re.compile(
-            "|".join(re.escape(c) for c in (*_BUILTIN_CANDIDATES, *user_words)), re.IGNORECASE
+        # Text that contains none of these cannot match a built-in rule. Checked on the
+        # lower-cased text: a case-sensitive alternation wins on short strings, plain substring
+        # tests on long ones; a case-insensitive alternation is an order of magnitude slower.
+        self._candidates = tuple(
+            dict.fromkeys(c.lower() for c in (*_BUILTIN_CANDIDATES, *user_keys) if c)
         )
+        self._candidates_re = re.compile("|".join(re.escape(c) for c in self._candidates))
         self._key_cache: dict[str, bool] = {}
         self._header_cache: dict[str, bool] = {}
 
@@ -214,7 +216,9 @@ class Redactor:
             return True
         if any(term in joined for term in _LONG_TERMS):
             return True
-        return any(term in word for word in words for term in _SHORT_TERMS)
+        return any(
+            term in word for word in words if word not in _HARMLESS_WORDS for term in _SHORT_TERMS
+        )
 
     def _is_sensitive_query_name(self, name: str) -> bool:
         if self.is_sensitive_key(name):
@@ -343,7 +347,7 @@ class Redactor:
 
     def _scrub(self, text: str) -> tuple[str, tuple[str, ...]]:
         kinds: dict[str, None] = {}
-        if text and self._candidates.search(text) is not None:
+        if text and self._may_hold_secret(text):
             text = self._redact_pairs(text, kinds)
             text = _BEARER_RE.sub(_credential_replacer("bearer", kinds), text)
             text = _BASIC_RE.sub(_credential_replacer("basic", kinds), text)
@@ -353,6 +357,14 @@ class Redactor:
         for pattern in self._patterns:
             text = pattern.sub(_pattern_replacer(pattern, kinds), text)
         return text, tuple(kinds)
+
+    def _may_hold_secret(self, text: str) -> bool:
+        if "eyJ" in text:
+            return True
+        lower = text.lower()
+        if len(lower) < 1024:
+            return self._candidates_re.search(lower) is not None
+        return any(candidate in lower for candidate in self._candidates)
 
     def _redact_pairs(self, text: str, kinds: dict[str, None]) -> str:
         """Redact values of sensitive ``key=value`` pairs.
@@ -441,7 +453,7 @@ class Redactor:
                             mark(node)
                     child_node = _Node(node, name)
                     if self._is_sensitive_child(parent_segment, name):
-                        if child is None or child == "":
+                        if child is None or (isinstance(child, str) and not child):
                             copy[new_key] = child
                         else:
                             copy[new_key] = REDACTED

@@ -1,4 +1,4 @@
-"""One call to a working ``TracerProvider`` that exports over OTLP/HTTP (Jaeger takes it on 4318)."""
+"""One call to a ``TracerProvider`` that exports over OTLP/HTTP (Jaeger takes it on 4318)."""
 
 from __future__ import annotations
 

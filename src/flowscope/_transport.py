@@ -103,7 +103,9 @@ class _AsyncReplayStream(httpx.AsyncByteStream):
         await self._original.aclose()
 
 
-def _rebuild(response: httpx.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> httpx.Response:
+def _rebuild(
+    response: httpx.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream
+) -> httpx.Response:
     # A new Response (not the read one) keeps `.elapsed`, streaming and `.json()` working.
     return httpx.Response(
         response.status_code,
@@ -146,9 +148,10 @@ class _Observe(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         engine = self._engine
-        call = _begin(engine, request)
+        span = _take_span()
+        call = _begin(engine, request, span)
         if call is None:
-            _redact_plain_span(engine, request)
+            _redact_plain_span(engine, request, span)
             return self._transport.handle_request(request)
         try:
             response = self._transport.handle_request(request)
@@ -194,9 +197,10 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         engine = self._engine
-        call = _begin(engine, request)
+        span = _take_span()
+        call = _begin(engine, request, span)
         if call is None:
-            _redact_plain_span(engine, request)
+            _redact_plain_span(engine, request, span)
             return await self._transport.handle_async_request(request)
         try:
             response = await self._transport.handle_async_request(request)
@@ -238,14 +242,19 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
 # Each step below is guarded: flowscope failing must never change what the caller gets.
 
 
-def _begin(engine: Engine, request: httpx.Request) -> Call | None:
+def _take_span() -> Span | None:
+    span = CURRENT_SPAN.get()
+    if span is not None:
+        CURRENT_SPAN.set(None)
+    return span
+
+
+def _begin(engine: Engine, request: httpx.Request, span: Span | None) -> Call | None:
     try:
-        return engine.begin(request)
+        return engine.begin(request, span)
     except Exception as exc:
         engine.internal_error("request", exc)
         return None
-    finally:
-        CURRENT_SPAN.set(None)
 
 
 def _read_limit(engine: Engine, call: Call, response: httpx.Response) -> int:
@@ -280,13 +289,12 @@ def _fail(engine: Engine, call: Call, exc: BaseException) -> None:
         engine.internal_error("record", inner)
 
 
-def _redact_plain_span(engine: Engine, request: httpx.Request) -> None:
+def _redact_plain_span(engine: Engine, request: httpx.Request, span: Span | None) -> None:
     """Unmatched calls keep the plain span, but never a token in ``url.full``."""
     url = request.url
-    if not (url.query or url.userinfo):
+    if span is None or not (url.query or url.userinfo):
         return
     try:
-        span = CURRENT_SPAN.get()
         if span is not None and span.is_recording():
             red = engine.redactor.url(str(url))
             if red.paths:

@@ -24,6 +24,7 @@ import logging
 import math
 import random
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -183,6 +184,15 @@ class _Server(ThreadingHTTPServer):
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up mid-request are normal under load; the stdlib would print a
+        # traceback to stderr for each.
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            _log.debug("connection from %s ended: %s", client_address, error)
+        else:
+            _log.exception("sandbox request from %s failed", client_address)
 
     def drop_connections(self) -> None:
         """Close kept-alive connections so a stopped sandbox stops answering on them too."""

@@ -1,0 +1,339 @@
+"""Launch-payload diagnosis: each common mistake is named, a correct payload is left alone."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowscope._hints import (
+    HINT_CODES,
+    MAX_REQUEST_BYTES,
+    Hint,
+    diagnose_launch,
+    diagnose_payload,
+)
+
+GOOD = {"flowId": "abc", "inputData": {"Flow.customerId": "42"}}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "Flow.customerId": {"$ref": "#/definitions/archString"},
+        "Flow.count": {"$ref": "#/definitions/archInteger"},
+        "Flow.vip": {"$ref": "#/definitions/archBoolean"},
+        "Flow.amount": {"$ref": "#/definitions/archDecimal"},
+        "Flow.when": {"$ref": "#/definitions/archDateTime"},
+        "Flow.context": {"$ref": "#/definitions/archJson"},
+        "Flow.tags": {"type": "array", "items": {"$ref": "#/definitions/archString"}},
+        "Flow.plain": {"type": ["null", "integer"]},
+    },
+    "definitions": {
+        "archString": {"type": ["null", "string"], "maxLength": 32000},
+        "archInteger": {"type": ["null", "integer", "string"]},
+        "archBoolean": {"type": ["null", "boolean"]},
+        "archDecimal": {"type": ["null", "number"]},
+        "archDateTime": {"type": ["null", "string"], "format": "date-time"},
+        "archJson": {"type": ["null", "object"]},
+    },
+}
+
+
+def _launch(payload: Any, **kwargs: Any) -> list[Hint]:
+    return diagnose_launch(json.dumps(payload).encode(), **kwargs)
+
+
+def _codes(hints: list[Hint]) -> list[str]:
+    return [h.code for h in hints]
+
+
+def _only(hints: list[Hint], code: str) -> Hint:
+    matching = [h for h in hints if h.code == code]
+    assert len(matching) == 1, hints
+    return matching[0]
+
+
+def test_correct_payload_gives_no_hints() -> None:
+    assert _launch(GOOD, content_type="application/json; charset=utf-8") == []
+    assert diagnose_payload(GOOD) == []
+    full = {"flowId": "abc", "flowVersion": "3.0", "name": "run 1", "inputData": {}}
+    assert diagnose_payload(full, input_schema=SCHEMA) == []
+
+
+def test_correct_typed_inputs_pass_the_schema() -> None:
+    inputs = {
+        "Flow.customerId": "42",
+        "Flow.count": "157",
+        "Flow.vip": False,
+        "Flow.amount": 12.5,
+        "Flow.when": "2024-05-01T12:00:00.000Z",
+        "Flow.context": {"any": ["thing"]},
+        "Flow.tags": ["a", None],
+        "Flow.plain": None,
+    }
+    assert diagnose_payload({"flowId": "abc", "inputData": inputs}, input_schema=SCHEMA) == []
+
+
+def test_hint_codes_are_the_documented_stable_set() -> None:
+    assert set(HINT_CODES) == {
+        "unknown-root-key",
+        "missing-flow-id",
+        "input-not-object",
+        "input-key-prefix",
+        "flow-id-in-path",
+        "content-type",
+        "not-json",
+        "body-too-large",
+        "input-undeclared",
+        "input-type",
+    }
+    assert MAX_REQUEST_BYTES == 512_000
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("data", "inputData"),
+        ("parameters", "inputData"),
+        ("execution_context", "inputData"),
+        ("initial_attributes", "participant data"),
+        ("routingData", "conversation routing"),
+        ("flow_id", "did you mean 'flowId'?"),
+        ("flowID", "did you mean 'flowId'?"),
+        ("FlowId", "did you mean 'flowId'?"),
+        ("input_data", "did you mean 'inputData'?"),
+        ("inputs", "did you mean 'inputData'?"),
+        ("flow_version", "did you mean 'flowVersion'?"),
+        ("Flow.customerId", "move it into 'inputData'"),
+        ("somethingElse", "takes only flowId, flowVersion, inputData and name"),
+    ],
+)
+def test_unknown_root_key_is_named_with_what_to_do(key: str, expected: str) -> None:
+    hint = _only(diagnose_payload({"flowId": "abc", key: {}}), "unknown-root-key")
+    assert hint.field == key
+    assert f"'{key}'" in hint.message
+    assert expected in hint.message
+
+
+def test_missing_flow_id_is_reported() -> None:
+    hint = _only(_launch({"inputData": {"Flow.a": "1"}}), "missing-flow-id")
+    assert hint.field == "flowId"
+    assert "no 'flowId'" in hint.message
+
+
+def test_missing_flow_id_points_at_the_near_miss_key() -> None:
+    hint = _only(_launch({"flow_id": "abc"}), "missing-flow-id")
+    assert "there is 'flow_id': rename it to 'flowId'" in hint.message
+
+
+@pytest.mark.parametrize("value", ["", "   ", None, 42, ["abc"], {"id": "abc"}])
+def test_flow_id_that_is_not_a_non_empty_string_is_reported(value: object) -> None:
+    assert _codes(_launch({"flowId": value})) == ["missing-flow-id"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/flows/0b9d7f6e-1c2a-4f1e-9f0a-3a2b1c0d9e8f/executions",
+        "/api/v2/flows/executions/0b9d7f6e-1c2a-4f1e-9f0a-3a2b1c0d9e8f",
+        "https://api.mypurecloud.com/api/v2/flows/0b9d7f6e-1c2a-4f1e-9f0a-3a2b1c0d9e8f/executions?x=1",
+    ],
+)
+def test_flow_id_in_path_says_it_belongs_in_the_body(path: str) -> None:
+    hints = _launch({"inputData": {}}, path=path)
+    hint = _only(hints, "flow-id-in-path")
+    assert '{"flowId": "0b9d7f6e-1c2a-4f1e-9f0a-3a2b1c0d9e8f"}' in hint.message
+    assert "0b9d7f6e" in _only(hints, "missing-flow-id").message
+
+
+def test_launch_path_itself_is_not_a_flow_id_in_path() -> None:
+    assert _launch(GOOD, path="/api/v2/flows/executions/") == []
+    assert _launch(GOOD, path="https://api.mypurecloud.de/api/v2/flows/executions") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('{"Flow.a": 1}', "string holding JSON"),
+        ([{"name": "Flow.a", "value": 1}], "name/value pairs"),
+        ("plain", "JSON string"),
+        (7, "JSON integer"),
+    ],
+)
+def test_input_data_that_is_not_an_object_is_reported(value: object, expected: str) -> None:
+    hint = _only(_launch({"flowId": "abc", "inputData": value}), "input-not-object")
+    assert expected in hint.message
+    assert hint.field == "inputData"
+
+
+def test_input_key_without_flow_prefix_suggests_the_prefixed_name() -> None:
+    hint = _only(_launch({"flowId": "abc", "inputData": {"customerId": "42"}}), "input-key-prefix")
+    assert "did you mean 'Flow.customerId'?" in hint.message
+    assert hint.field == "inputData.customerId"
+
+
+def test_input_key_with_prefix_in_the_wrong_case_is_reported() -> None:
+    hint = _only(diagnose_payload({"flowId": "a", "inputData": {"flow.x": 1}}), "input-key-prefix")
+    assert "did you mean 'Flow.x'?" in hint.message
+
+
+def test_input_key_prefix_hints_are_capped() -> None:
+    inputs = {f"key{i}": i for i in range(500)}
+    hints = diagnose_payload({"flowId": "abc", "inputData": inputs})
+    assert len(hints) == 21
+    assert hints[-1].message.startswith("and 480 more input key(s)")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "", "application/xml"]
+)
+def test_content_type_other_than_json_is_reported(content_type: str) -> None:
+    hint = _only(_launch(GOOD, content_type=content_type), "content-type")
+    assert "application/json" in hint.message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"flowId": "abc",}', "not valid JSON"),
+        (b"flowId=abc&inputData=x", "form-encoded"),
+        (b"", "empty body"),
+        (b'["abc"]', "JSON array"),
+        (b'"abc"', "JSON string"),
+        (b"[" * 10_000 + b"]" * 10_000, "nested too deeply"),
+    ],
+)
+def test_body_that_is_not_a_json_object_is_reported(body: bytes, expected: str) -> None:
+    hint = _only(diagnose_launch(body), "not-json")
+    assert expected in hint.message
+
+
+def test_captured_prefix_of_a_larger_body_is_not_reported_as_bad_json() -> None:
+    assert diagnose_launch(b'{"flowId": "ab', body_size=2_000) == []
+
+
+def test_unknown_body_gives_only_request_level_hints() -> None:
+    assert diagnose_launch(None, content_type="application/json") == []
+    assert _codes(diagnose_launch(None, body_size=600_000)) == ["body-too-large"]
+
+
+def test_body_over_the_platform_limit_is_reported() -> None:
+    payload = {"flowId": "abc", "inputData": {"Flow.blob": "x" * MAX_REQUEST_BYTES}}
+    hint = _only(_launch(payload), "body-too-large")
+    assert "512,000" in hint.message
+    assert _launch({"flowId": "abc", "inputData": {"Flow.blob": "x" * 1000}}) == []
+
+
+def test_input_not_declared_by_the_schema_is_reported_with_a_suggestion() -> None:
+    payload = {"flowId": "abc", "inputData": {"Flow.customerID": "1", "Flow.custmerId": "2"}}
+    hints = diagnose_payload(payload, input_schema=SCHEMA)
+    assert _codes(hints) == ["input-undeclared", "input-undeclared"]
+    assert "did you mean 'Flow.customerId'? Input names are case-sensitive" in hints[0].message
+    assert "did you mean 'Flow.customerId'?" in hints[1].message
+    assert hints[1].field == "inputData.Flow.custmerId"
+
+
+def test_schema_that_allows_extra_properties_reports_no_undeclared_input() -> None:
+    schema = {**SCHEMA, "additionalProperties": True}
+    assert (
+        diagnose_payload({"flowId": "a", "inputData": {"Flow.extra": 1}}, input_schema=schema) == []
+    )
+
+
+def test_flow_without_inputs_reports_any_input_as_undeclared() -> None:
+    schema = {"type": "object", "additionalProperties": False}
+    hint = _only(
+        diagnose_payload({"flowId": "a", "inputData": {"Flow.x": 1}}, input_schema=schema),
+        "input-undeclared",
+    )
+    assert "declares no inputs" in hint.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("Flow.customerId", 42, "archString"),
+        ("Flow.customerId", "x" * 32_001, "32,000-character limit"),
+        ("Flow.count", "12a", "archInteger"),
+        ("Flow.count", "12345678901234567", "archInteger"),
+        ("Flow.count", 10**15, "range"),
+        ("Flow.count", 1.5, "archInteger"),
+        ("Flow.vip", "true", 'send true, not "true"'),
+        ("Flow.amount", "12.5", "send a JSON number"),
+        ("Flow.when", "yesterday", "ISO-8601"),
+        ("Flow.context", "{}", "archJson"),
+        ("Flow.context", [1], "archJson"),
+        ("Flow.tags", ["a", 1], "item [1]"),
+        ("Flow.tags", ["a"] * 2_001, "2,001 items"),
+        ("Flow.plain", "7", "null or integer: send a JSON number"),
+    ],
+)
+def test_value_of_the_wrong_type_is_reported(key: str, value: object, expected: str) -> None:
+    payload = {"flowId": "abc", "inputData": {key: value}}
+    hint = _only(diagnose_payload(payload, input_schema=SCHEMA), "input-type")
+    assert expected in hint.message
+    assert hint.field == f"inputData.{key}"
+
+
+def test_input_type_message_does_not_quote_the_value() -> None:
+    payload = {"flowId": "abc", "inputData": {"Flow.count": "hunter2-secret"}}
+    hint = _only(diagnose_payload(payload, input_schema=SCHEMA), "input-type")
+    assert "hunter2" not in hint.message
+
+
+def test_arch_collection_type_named_by_x_arch_type_is_checked() -> None:
+    schema = {"properties": {"Flow.ids": {"x-arch-type": "archIntegerCollection"}}}
+    ok = {"flowId": "a", "inputData": {"Flow.ids": [1, "2", None]}}
+    bad = {"flowId": "a", "inputData": {"Flow.ids": [1, "two"]}}
+    assert diagnose_payload(ok, input_schema=schema) == []
+    assert "item [1]" in _only(diagnose_payload(bad, input_schema=schema), "input-type").message
+
+
+def test_every_hint_code_fires_on_its_seed_mistake() -> None:
+    seen: set[str] = set()
+    seen.update(_codes(_launch({"data": {}}, path="/api/v2/flows/abc/executions")))
+    seen.update(_codes(_launch({"flowId": "a", "inputData": []}, content_type="text/plain")))
+    seen.update(_codes(_launch({"flowId": "a", "inputData": {"customerId": 1}})))
+    seen.update(_codes(diagnose_launch(b"nope", body_size=MAX_REQUEST_BYTES + 1)))
+    seen.update(_codes(diagnose_launch(b"nope")))
+    payload = {"flowId": "a", "inputData": {"Flow.nope": 1, "Flow.count": True}}
+    seen.update(_codes(diagnose_payload(payload, input_schema=SCHEMA)))
+    assert seen == set(HINT_CODES)
+
+
+def test_huge_payloads_are_diagnosed_in_bounded_time() -> None:
+    inputs = {f"key{i}": "v" for i in range(200_000)}
+    roots = {f"root{i}": 1 for i in range(200_000)}
+    started = time.perf_counter()
+    hints = diagnose_payload({"flowId": "a", "inputData": inputs, **roots}, input_schema=SCHEMA)
+    assert time.perf_counter() - started < 1.0
+    assert len(hints) <= 50
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.one_of(
+        st.binary(max_size=256),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(
+                    st.sampled_from(["flowId", "inputData", "Flow.count", "Flow.x", "data", "k"]),
+                    inner,
+                    max_size=4,
+                )
+            ),
+            max_leaves=15,
+        ).map(lambda doc: json.dumps(doc).encode()),
+    )
+)
+def test_diagnosis_never_raises_and_uses_only_stable_codes(body: bytes) -> None:
+    hints = diagnose_launch(body, content_type="application/json", input_schema=SCHEMA)
+    assert {h.code for h in hints} <= set(HINT_CODES)

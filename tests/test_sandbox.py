@@ -1,0 +1,733 @@
+"""The sandbox flow API, driven through a plain httpx client (no flowscope in the path)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from flowscope.sandbox import MAX_BODY_BYTES, Sandbox, SandboxFlow, default_flows, run_forever
+
+LAUNCH = "/api/v2/flows/executions"
+ORDER_STATUS = "9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14"
+CALLBACK = "2f6e8a41-0c5b-4d7e-8a3f-91b2c4d6e7f8"
+SURVEY = "5d3b7f02-9a1e-4c8d-a6b4-0f2e8c7d1a59"
+PAYMENT = "e8f1a6c3-7b4d-4a2e-9c05-6d3f1b8e2a70"
+DELETED = "7a0c2e94-1f3b-4d6a-8e57-b9c1d4f2a083"
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(seed=1, execution_seconds=0.5) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    token = sandbox.issue_token()
+    with httpx.Client(
+        base_url=sandbox.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as authed:
+        yield authed
+
+
+def launch(client: httpx.Client, body: object) -> httpx.Response:
+    return client.post(LAUNCH, json=body)
+
+
+def fields(response: httpx.Response) -> list[str]:
+    return [detail["fieldName"] for detail in response.json()["details"]]
+
+
+def wait_until_done(client: httpx.Client, execution_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        document: dict[str, Any] = client.get(f"{LAUNCH}/{execution_id}").json()
+        if document["status"] != "RUNNING":
+            return document
+        time.sleep(0.05)
+    raise AssertionError(f"execution {execution_id} still running")
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    encoded = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
+
+
+# -- token endpoint -------------------------------------------------------------------------------
+
+
+def test_client_credentials_grant_returns_a_bearer_token_the_api_accepts(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url) as anonymous:
+        reply = anonymous.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic("sandbox-client", "sandbox-secret"),
+        )
+        assert reply.status_code == 200
+        body = reply.json()
+        assert body["token_type"] == "bearer"
+        assert body["expires_in"] == 86400
+        token = body["access_token"]
+        assert token.count(".") == 2  # looks like a JWT, so redaction of JWTs gets exercised
+        flow = anonymous.get(
+            f"/api/v2/flows/{ORDER_STATUS}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert flow.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [basic("sandbox-client", "wrong-secret"), basic("someone-else", "sandbox-secret"), {}],
+    ids=["wrong-secret", "wrong-id", "no-credentials"],
+)
+def test_bad_client_credentials_are_invalid_client(
+    sandbox: Sandbox, headers: dict[str, str]
+) -> None:
+    reply = httpx.post(
+        f"{sandbox.url}/oauth/token", data={"grant_type": "client_credentials"}, headers=headers
+    )
+    assert reply.status_code == 401
+    body = reply.json()
+    assert body["error"] == "invalid_client"
+    assert body["description"]
+    assert body["error_description"]
+
+
+def test_other_grant_type_is_unsupported_grant_type(sandbox: Sandbox) -> None:
+    reply = httpx.post(
+        f"{sandbox.url}/oauth/token",
+        data={"grant_type": "password"},
+        headers=basic("sandbox-client", "sandbox-secret"),
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"] == "unsupported_grant_type"
+
+
+def test_token_endpoint_allows_300_requests_a_minute() -> None:
+    with Sandbox() as own, httpx.Client(base_url=own.url) as anonymous:
+        form = {"grant_type": "client_credentials"}
+        credentials = basic("sandbox-client", "sandbox-secret")
+        statuses = [
+            anonymous.post("/oauth/token", data=form, headers=credentials).status_code
+            for _ in range(301)
+        ]
+        assert statuses[:300] == [200] * 300
+        assert statuses[300] == 429
+        refused = anonymous.post("/oauth/token", data=form, headers=credentials)
+        assert refused.json()["code"] == "too.many.requests"
+        assert int(refused.headers["Retry-After"]) >= 1
+        own.reset_rate_limit()
+        assert anonymous.post("/oauth/token", data=form, headers=credentials).status_code == 200
+
+
+# -- authentication -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        (None, "authentication.required"),
+        ("Basic c2FuZGJveC1jbGllbnQ6c2FuZGJveC1zZWNyZXQ=", "authentication.required"),
+        ("Bearer not-a-token-the-sandbox-issued", "bad.credentials"),
+    ],
+    ids=["missing", "not-bearer", "unknown"],
+)
+def test_launch_without_a_valid_bearer_token_is_401(
+    sandbox: Sandbox, authorization: str | None, code: str
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    reply = httpx.post(f"{sandbox.url}{LAUNCH}", json={"flowId": ORDER_STATUS}, headers=headers)
+    assert reply.status_code == 401
+    assert reply.json()["code"] == code
+
+
+def test_expired_token_is_credentials_expired() -> None:
+    with Sandbox(token_ttl=0) as own:
+        token = own.issue_token()
+        headers = {"Authorization": f"Bearer {token}"}
+        for path in (LAUNCH, f"/api/v2/flows/{ORDER_STATUS}"):
+            reply = httpx.request(
+                "POST" if path == LAUNCH else "GET",
+                f"{own.url}{path}",
+                json={"flowId": ORDER_STATUS},
+                headers=headers,
+            )
+            assert reply.status_code == 401
+            assert reply.json()["code"] == "credentials.expired"
+
+
+def test_get_execution_requires_a_token(sandbox: Sandbox) -> None:
+    reply = httpx.get(f"{sandbox.url}{LAUNCH}/anything")
+    assert reply.status_code == 401
+    assert reply.json()["code"] == "authentication.required"
+
+
+# -- rate limit -----------------------------------------------------------------------------------
+
+
+def test_api_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() -> None:
+    with Sandbox(rate_limit_per_minute=2) as own:
+        token = own.issue_token()
+        with httpx.Client(
+            base_url=own.url, headers={"Authorization": f"Bearer {token}"}
+        ) as limited:
+            first = launch(limited, {"flowId": ORDER_STATUS})
+            second = launch(limited, {"flowId": ORDER_STATUS})
+            third = launch(limited, {"flowId": ORDER_STATUS})
+            assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
+            assert first.headers["inin-ratelimit-count"] == "1"
+            assert first.headers["inin-ratelimit-allowed"] == "2"
+            assert 1 <= int(first.headers["inin-ratelimit-reset"]) <= 60
+            assert 1 <= int(third.headers["Retry-After"]) <= 60
+            assert third.headers["inin-ratelimit-count"] == "3"
+            assert third.headers["inin-ratelimit-allowed"] == "2"
+            assert "inin-ratelimit-reset" in third.headers
+            body = third.json()
+            assert body["code"] == "too.many.requests"
+            assert body["status"] == 429
+            # Other tokens have their own budget; a reset clears this one.
+            other = {"Authorization": f"Bearer {own.issue_token()}"}
+            assert limited.post(LAUNCH, json={"flowId": ORDER_STATUS}, headers=other).is_success
+            own.reset_rate_limit()
+            assert launch(limited, {"flowId": ORDER_STATUS}).status_code == 200
+
+
+# -- launch: body shape ---------------------------------------------------------------------------
+
+
+def test_body_over_512000_bytes_is_413(client: httpx.Client) -> None:
+    padding = "x" * MAX_BODY_BYTES
+    reply = launch(client, {"flowId": ORDER_STATUS, "inputData": {"Flow.customerId": padding}})
+    assert reply.status_code == 413
+    assert reply.json()["code"] == "request.entity.too.large"
+    # The connection stays usable after the refusal.
+    assert launch(client, {"flowId": ORDER_STATUS}).status_code == 200
+
+
+def test_body_at_the_limit_is_not_413(client: httpx.Client) -> None:
+    body = json.dumps({"flowId": ORDER_STATUS, "name": ""}).encode()
+    body = body[:-2] + b" " * (MAX_BODY_BYTES - len(body)) + body[-2:]
+    assert len(body) == MAX_BODY_BYTES
+    reply = client.post(LAUNCH, content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_non_json_content_type_is_415(client: httpx.Client, content_type: str | None) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    body = json.dumps({"flowId": ORDER_STATUS})
+    reply = client.post(LAUNCH, content=body, headers=headers)
+    assert reply.status_code == 415
+    assert reply.json()["code"] == "unsupported.media.type"
+
+
+def test_json_content_type_with_charset_is_accepted(client: httpx.Client) -> None:
+    reply = client.post(
+        LAUNCH,
+        content=json.dumps({"flowId": ORDER_STATUS}),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert reply.status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"{flowId: 1}", b"", b"\xff\xfe", b'{"flowId": "a"'])
+def test_body_that_is_not_json_is_bad_request(client: httpx.Client, body: bytes) -> None:
+    reply = client.post(LAUNCH, content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "bad.request"
+
+
+@pytest.mark.parametrize("body", [[{"flowId": ORDER_STATUS}], "flowId", 42, None])
+def test_json_that_is_not_an_object_is_bad_request(client: httpx.Client, body: object) -> None:
+    reply = client.post(
+        LAUNCH, content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "bad.request"
+    assert "Invalid input" in reply.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "key", ["data", "execution_context", "flow_id", "parameters", "flowID", "routingData"]
+)
+def test_unknown_root_key_is_bad_request_naming_the_field(client: httpx.Client, key: str) -> None:
+    reply = launch(client, {"flowId": ORDER_STATUS, key: {"Flow.customerId": "c-1"}})
+    assert reply.status_code == 400
+    body = reply.json()
+    assert body["code"] == "bad.request"
+    assert body["message"] == "Invalid input"
+    assert body["details"] == [{"errorCode": "UNRECOGNIZED_FIELD", "fieldName": key}]
+    nested = body["errors"]
+    assert len(nested) == 1
+    assert nested[0]["code"] == "invalid.value"
+    assert nested[0]["details"][0]["fieldName"] == key
+
+
+def test_every_unknown_root_key_gets_its_own_detail(client: httpx.Client) -> None:
+    reply = launch(client, {"flow_id": ORDER_STATUS, "data": {}, "execution_context": {}})
+    assert reply.status_code == 400
+    assert fields(reply) == ["flow_id", "data", "execution_context"]
+
+
+def test_missing_flow_id_is_bad_request_on_flow_id(client: httpx.Client) -> None:
+    reply = launch(client, {"inputData": {"Flow.customerId": "c-1"}})
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "bad.request"
+    assert fields(reply) == ["flowId"]
+
+
+def test_unknown_flow_is_404(client: httpx.Client) -> None:
+    reply = launch(client, {"flowId": MISSING})
+    assert reply.status_code == 404
+    assert reply.json()["code"] == "not.found"
+
+
+def test_deleted_flow_is_410(client: httpx.Client) -> None:
+    reply = launch(client, {"flowId": DELETED})
+    assert reply.status_code == 410
+    body = reply.json()
+    assert body["code"] == "architect.flow.deleted"
+    assert body["entityId"] == DELETED
+
+
+def test_unpublished_flow_version_is_invalid_value_on_flow_version(client: httpx.Client) -> None:
+    reply = launch(client, {"flowId": ORDER_STATUS, "flowVersion": "2.0"})
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "invalid.value"
+    assert fields(reply) == ["flowVersion"]
+    assert launch(client, {"flowId": ORDER_STATUS, "flowVersion": "3.0"}).status_code == 200
+
+
+@pytest.mark.parametrize("input_data", [[{"Flow.customerId": "c-1"}], "Flow.customerId=c-1", 7])
+def test_input_data_that_is_not_an_object_is_invalid_value(
+    client: httpx.Client, input_data: object
+) -> None:
+    reply = launch(client, {"flowId": ORDER_STATUS, "inputData": input_data})
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "invalid.value"
+    assert fields(reply) == ["inputData"]
+
+
+# -- launch: input schema -------------------------------------------------------------------------
+
+
+def test_input_key_without_flow_prefix_is_refused_and_named(client: httpx.Client) -> None:
+    reply = launch(client, {"flowId": ORDER_STATUS, "inputData": {"customerId": "c-1"}})
+    assert reply.status_code == 400
+    body = reply.json()
+    assert body["code"] == "invalid.value"
+    assert fields(reply) == ["inputData.customerId"]
+    assert body["details"][0]["errorCode"] == "UNRECOGNIZED_FIELD"
+    assert "Flow.customerId" in body["errors"][0]["message"]
+    assert body["messageParams"]["fields"] == "inputData.customerId"
+
+
+def test_undeclared_input_key_is_refused(client: httpx.Client) -> None:
+    reply = launch(client, {"flowId": ORDER_STATUS, "inputData": {"Flow.favouriteColour": "red"}})
+    assert reply.status_code == 400
+    assert fields(reply) == ["inputData.Flow.favouriteColour"]
+
+
+@pytest.mark.parametrize(
+    ("flow_id", "key", "value"),
+    [
+        (ORDER_STATUS, "Flow.customerId", 12345),  # archString takes strings only
+        (ORDER_STATUS, "Flow.customerId", "x" * 32_001),
+        (ORDER_STATUS, "Flow.orderNumber", "12a"),  # archInteger strings are digits only
+        (ORDER_STATUS, "Flow.orderNumber", "12345678901234567"),  # 17 digits
+        (ORDER_STATUS, "Flow.orderNumber", 1_000_000_000_000_000),
+        (ORDER_STATUS, "Flow.orderNumber", 1.5),
+        (ORDER_STATUS, "Flow.orderNumber", True),
+        (ORDER_STATUS, "Flow.isVip", "yes"),
+        (ORDER_STATUS, "Flow.requestedAt", "tomorrow"),
+        (PAYMENT, "Flow.amount", "12.50"),
+        (CALLBACK, "Flow.callbackAt", 1700000000),
+        (SURVEY, "Flow.payload", "{}"),  # archJson is the only type taking an object
+        (SURVEY, "Flow.channels", ["sms"] * 2001),
+        (SURVEY, "Flow.channels", ["sms", 3]),
+        (ORDER_STATUS, "Flow.customerId", {"id": "c-1"}),
+    ],
+)
+def test_input_of_the_wrong_arch_type_is_invalid_value_on_that_key(
+    client: httpx.Client, flow_id: str, key: str, value: object
+) -> None:
+    reply = launch(client, {"flowId": flow_id, "inputData": {key: value}})
+    assert reply.status_code == 400
+    body = reply.json()
+    assert body["code"] == "invalid.value"
+    assert fields(reply) == [f"inputData.{key}"]
+    assert body["errors"][0]["messageParams"]["field"] == f"inputData.{key}"
+
+
+def test_each_bad_input_key_is_reported(client: httpx.Client) -> None:
+    reply = launch(
+        client,
+        {
+            "flowId": ORDER_STATUS,
+            "inputData": {"customerId": "c-1", "Flow.orderNumber": "abc", "Flow.isVip": True},
+        },
+    )
+    assert fields(reply) == ["inputData.customerId", "inputData.Flow.orderNumber"]
+
+
+@pytest.mark.parametrize(
+    ("flow_id", "inputs"),
+    [
+        (ORDER_STATUS, {"Flow.orderNumber": "157"}),
+        (ORDER_STATUS, {"Flow.orderNumber": 157, "Flow.customerId": None, "Flow.isVip": False}),
+        (ORDER_STATUS, {"Flow.orderNumber": -999_999_999_999_999}),
+        (ORDER_STATUS, {"Flow.requestedAt": "2025-03-14T16:00:00.000Z"}),
+        (ORDER_STATUS, {"Flow.requestedAt": "2025-03-14T16:00:00+02:00"}),
+        (PAYMENT, {"Flow.amount": 12.5, "Flow.currency": "EUR"}),
+        (PAYMENT, {"Flow.amount": 12}),
+        (SURVEY, {"Flow.payload": {"nested": [1, 2]}, "Flow.channels": ["sms", "email"]}),
+        (CALLBACK, {}),  # a missing input keeps its initial value
+    ],
+)
+def test_inputs_of_the_right_arch_type_launch(
+    client: httpx.Client, flow_id: str, inputs: dict[str, object]
+) -> None:
+    reply = launch(client, {"flowId": flow_id, "inputData": inputs})
+    assert reply.status_code == 200, reply.text
+
+
+# -- launch: success and execution status ---------------------------------------------------------
+
+
+def test_launch_returns_execution_with_flow_version_and_self_uri(client: httpx.Client) -> None:
+    reply = launch(client, {"flowId": ORDER_STATUS, "name": "order 157"})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["name"] == "order 157"
+    assert body["flowVersion"] == {
+        "id": "3.0",
+        "name": "3.0",
+        "selfUri": f"/api/v2/flows/{ORDER_STATUS}/versions/3.0",
+    }
+    assert body["selfUri"] == f"{LAUNCH}/{body['id']}"
+    assert len(body["id"]) == 50
+
+
+def test_launch_without_name_is_named_after_the_flow(client: httpx.Client) -> None:
+    body = launch(client, {"flowId": CALLBACK}).json()
+    assert body["name"].startswith("Callback Scheduler ")
+
+
+def test_execution_runs_then_completes_with_output_data(client: httpx.Client) -> None:
+    launched = launch(
+        client,
+        {"flowId": ORDER_STATUS, "inputData": {"Flow.customerId": "c-42", "Flow.orderNumber": 7}},
+    ).json()
+    first = client.get(f"{LAUNCH}/{launched['id']}")
+    assert first.status_code == 200
+    assert first.json()["status"] == "RUNNING"
+    assert "dateLaunched" in first.json()
+    assert "outputData" not in first.json()
+    done = wait_until_done(client, launched["id"])
+    assert done["status"] == "COMPLETED"
+    assert done["flowVersion"]["selfUri"] == f"/api/v2/flows/{ORDER_STATUS}/versions/3.0"
+    assert done["dateCompleted"] >= done["dateLaunched"]
+    output = done["outputData"]
+    assert output["Flow.customerId"] == "c-42"  # an output that is also an input echoes it
+    assert output["Flow.trackingUrl"] is None  # unset values come back as null
+    assert isinstance(output["Flow.itemCount"], str)  # integers come back as strings
+    assert output["Flow.itemCount"].isdigit()
+
+
+def test_execution_of_a_failing_flow_ends_failed_with_flow_error_info() -> None:
+    flaky = SandboxFlow(
+        id="11111111-2222-4333-8444-555555555555",
+        name="Always Fails",
+        version="1.0",
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+        output_schema={"type": "object", "properties": {}},
+        fail_rate=1.0,
+    )
+    with Sandbox(flows=[flaky], execution_seconds=0) as own:
+        headers = {"Authorization": f"Bearer {own.issue_token()}"}
+        with httpx.Client(base_url=own.url, headers=headers) as authed:
+            launched = launch(authed, {"flowId": flaky.id}).json()
+            done = authed.get(f"{LAUNCH}/{launched['id']}").json()
+    assert done["status"] == "FAILED"
+    assert "outputData" not in done
+    error = done["flowErrorInfo"]
+    assert error["code"]
+    assert error["message"]
+    assert error["status"] >= 400
+    assert {"messageWithParams", "messageParams", "contextId", "details", "errors"} <= set(error)
+
+
+def test_same_seed_gives_same_outcomes() -> None:
+    coin = SandboxFlow(
+        id="66666666-7777-4888-9999-000000000000",
+        name="Coin Flip",
+        version="1.0",
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+        output_schema={"type": "object", "properties": {}},
+        fail_rate=0.5,
+    )
+
+    def outcomes() -> list[str]:
+        with Sandbox(flows=[coin], execution_seconds=0, seed=7) as own:
+            headers = {"Authorization": f"Bearer {own.issue_token()}"}
+            with httpx.Client(base_url=own.url, headers=headers) as authed:
+                ids = [launch(authed, {"flowId": coin.id}).json()["id"] for _ in range(20)]
+                return [authed.get(f"{LAUNCH}/{i}").json()["status"] for i in ids]
+
+    first = outcomes()
+    assert first == outcomes()
+    assert {"COMPLETED", "FAILED"} == set(first)
+
+
+def test_unknown_execution_is_404(client: httpx.Client) -> None:
+    reply = client.get(f"{LAUNCH}/no-such-execution")
+    assert reply.status_code == 404
+    assert reply.json()["code"] == "not.found"
+
+
+# -- flows and versions ---------------------------------------------------------------------------
+
+
+def test_get_flow_returns_published_version(client: httpx.Client) -> None:
+    reply = client.get(f"/api/v2/flows/{ORDER_STATUS}")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["id"] == ORDER_STATUS
+    assert body["name"] == "Order Status Lookup"
+    assert body["type"] == "workflow"
+    assert body["publishedVersion"]["selfUri"] == f"/api/v2/flows/{ORDER_STATUS}/versions/3.0"
+    assert body["selfUri"] == f"/api/v2/flows/{ORDER_STATUS}"
+
+
+def test_get_flow_version_returns_input_and_output_schemas(client: httpx.Client) -> None:
+    reply = client.get(f"/api/v2/flows/{ORDER_STATUS}/versions/3.0")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["id"] == "3.0"
+    assert body["inputSchema"]["additionalProperties"] is False
+    assert "Flow.orderNumber" in body["inputSchema"]["properties"]
+    assert "Flow.orderStatus" in body["outputSchema"]["properties"]
+
+
+def test_flow_versions_list_and_latest_configuration(client: httpx.Client) -> None:
+    listing = client.get(f"/api/v2/flows/{PAYMENT}/versions").json()
+    assert [entity["id"] for entity in listing["entities"]] == ["7.0"]
+    configuration = client.get(f"/api/v2/flows/{PAYMENT}/latestconfiguration")
+    assert configuration.status_code == 200
+    variables = {v["name"]: v for v in configuration.json()["variables"]}
+    assert variables["Flow.amount"]["isInput"] is True
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v2/flows/{MISSING}",
+        f"/api/v2/flows/{ORDER_STATUS}/versions/9.0",
+        f"/api/v2/flows/{MISSING}/versions/1.0",
+        f"/api/v2/flows/{MISSING}/latestconfiguration",
+        "/api/v2/flows",
+        "/api/v2/users/me",
+        "/",
+    ],
+)
+def test_unknown_resources_are_404(client: httpx.Client, path: str) -> None:
+    reply = client.get(path)
+    assert reply.status_code == 404
+    assert reply.json()["code"] == "not.found"
+
+
+def test_flow_id_in_the_launch_path_is_404(client: httpx.Client) -> None:
+    reply = client.post(f"/api/v2/flows/{ORDER_STATUS}/executions", json={"inputData": {}})
+    assert reply.status_code == 404
+
+
+def test_deleted_flow_get_is_410(client: httpx.Client) -> None:
+    assert client.get(f"/api/v2/flows/{DELETED}").status_code == 410
+
+
+# -- every response -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", LAUNCH, {"flowId": ORDER_STATUS}),
+        ("POST", LAUNCH, {"data": {}}),
+        ("POST", LAUNCH, {"flowId": DELETED}),
+        ("POST", LAUNCH, {"flowId": MISSING}),
+        ("GET", f"/api/v2/flows/{ORDER_STATUS}", None),
+        ("GET", f"{LAUNCH}/missing", None),
+        ("GET", "/nowhere", None),
+        ("DELETE", f"/api/v2/flows/{ORDER_STATUS}", None),
+        ("POST", "/oauth/token", None),
+    ],
+)
+def test_every_response_carries_a_correlation_id_matching_the_body(
+    client: httpx.Client, method: str, path: str, body: object
+) -> None:
+    reply = client.request(method, path, json=body)
+    correlation_id = reply.headers["ININ-Correlation-Id"]
+    assert len(correlation_id) == 36
+    document = reply.json()
+    if "contextId" in document:
+        assert document["contextId"] == correlation_id
+
+
+def test_correlation_ids_are_unique_per_response(client: httpx.Client) -> None:
+    ids = {client.get("/nowhere").headers["ININ-Correlation-Id"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+def test_error_bodies_have_the_platform_shape(client: httpx.Client) -> None:
+    body = launch(client, {"flowId": ORDER_STATUS, "inputData": {"orderNumber": 1}}).json()
+    assert {
+        "message",
+        "code",
+        "status",
+        "messageWithParams",
+        "messageParams",
+        "contextId",
+        "details",
+        "errors",
+    } <= set(body)
+    assert all(isinstance(value, str) for value in body["messageParams"].values())
+
+
+# -- transport details ----------------------------------------------------------------------------
+
+
+def test_chunked_request_body_is_read(client: httpx.Client) -> None:
+    payload = json.dumps({"flowId": ORDER_STATUS, "inputData": {"Flow.customerId": "c-1"}})
+
+    def chunks() -> Iterator[bytes]:
+        yield payload[:20].encode()
+        yield payload[20:].encode()
+
+    reply = client.post(LAUNCH, content=chunks(), headers={"Content-Type": "application/json"})
+    assert reply.status_code == 200, reply.text
+
+
+def test_expect_100_continue_is_honoured(sandbox: Sandbox) -> None:
+    token = sandbox.issue_token()
+    payload = json.dumps({"flowId": ORDER_STATUS}).encode()
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw:
+        raw.sendall(
+            (
+                f"POST {LAUNCH} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                "Expect: 100-continue\r\n\r\n"
+            ).encode()
+        )
+        assert raw.recv(64).startswith(b"HTTP/1.1 100")
+        raw.sendall(payload)
+        assert raw.recv(64).startswith(b"HTTP/1.1 200")
+
+
+def test_stats_count_what_was_served() -> None:
+    with Sandbox() as own:
+        headers = {"Authorization": f"Bearer {own.issue_token()}"}
+        with httpx.Client(base_url=own.url, headers=headers) as authed:
+            launch(authed, {"flowId": ORDER_STATUS})
+            launch(authed, {"flowId": MISSING})
+            authed.get("/nowhere")
+        stats = own.stats
+    assert stats["requests"] == 3
+    assert stats["launch"] == 2
+    assert stats["status_200"] == 1
+    assert stats["status_404"] == 2
+
+
+def test_stop_frees_the_port_and_closes_kept_alive_connections() -> None:
+    own = Sandbox().start()
+    port = own.port
+    with httpx.Client(base_url=own.url, timeout=2) as kept_alive:
+        assert kept_alive.get("/nowhere").status_code == 404
+        own.stop()
+        with pytest.raises(httpx.TransportError):
+            kept_alive.get("/nowhere")
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
+        pass
+    with socket.socket() as rebind:
+        rebind.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        rebind.bind(("127.0.0.1", port))
+
+
+def test_url_before_start_is_an_error() -> None:
+    with pytest.raises(RuntimeError):
+        _ = Sandbox().url
+
+
+def test_run_forever_serves_until_stopped() -> None:
+    stop = threading.Event()
+    started: list[Sandbox] = []
+    ready = threading.Event()
+
+    def on_ready(running: Sandbox) -> None:
+        started.append(running)
+        ready.set()
+
+    worker = threading.Thread(
+        target=run_forever, args=("127.0.0.1", 0), kwargs={"ready": on_ready, "stop": stop}
+    )
+    worker.start()
+    try:
+        assert ready.wait(5)
+        assert httpx.get(f"{started[0].url}/nowhere").status_code == 404
+    finally:
+        stop.set()
+        worker.join(5)
+    assert not worker.is_alive()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{started[0].port}/nowhere")
+
+
+# -- the built-in flows ---------------------------------------------------------------------------
+
+
+def test_default_flows_are_stable_and_include_one_deleted_flow() -> None:
+    flows = default_flows()
+    by_id = {flow.id: flow for flow in flows}
+    assert len(by_id) == len(flows) >= 5
+    assert by_id[ORDER_STATUS].name == "Order Status Lookup"
+    assert by_id[ORDER_STATUS].version == "3.0"
+    assert [flow.id for flow in flows if flow.deleted] == [DELETED]
+
+
+def test_default_flow_schemas_are_closed_json_schema_over_flow_variables() -> None:
+    for flow in default_flows():
+        for schema in (flow.input_schema, flow.output_schema):
+            jsonschema.Draft4Validator.check_schema(schema)
+            assert schema["additionalProperties"] is False
+            assert all(name.startswith("Flow.") for name in schema["properties"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("Flow.orderNumber", "157"),
+        ("Flow.orderNumber", "15a"),
+        ("Flow.orderNumber", 157),
+        ("Flow.orderNumber", 10**16),
+        ("Flow.orderNumber", None),
+        ("Flow.isVip", 1),
+        ("Flow.customerId", 5),
+        ("customerId", "c-1"),
+    ],
+)
+def test_sandbox_input_check_agrees_with_a_json_schema_validator(
+    client: httpx.Client, key: str, value: object
+) -> None:
+    schema = {flow.id: flow for flow in default_flows()}[ORDER_STATUS].input_schema
+    expected_valid = jsonschema.Draft4Validator(schema).is_valid({key: value})
+    reply = launch(client, {"flowId": ORDER_STATUS, "inputData": {key: value}})
+    assert (reply.status_code == 200) is expected_valid
