@@ -116,6 +116,15 @@ def link(title: str, url: str, tooltip: str, icon: str = "dashboard") -> Json:
     }
 
 
+def detail_link(flow: str) -> Json:
+    """A data link to the flow detail dashboard for the flow named by the ``flow`` expression."""
+    url = (
+        f"/d/{DETAIL_UID}/flowscope-flow-detail?var-flow={flow}"
+        "&${datasource:queryparam}&${__url_time_range}"
+    )
+    return link(f"Flow detail: {flow}", url, "Open the drill-down dashboard for this flow")
+
+
 RATIO_THRESHOLDS = thresholds((0, "green"), (RATIO_WARN, "orange"), (2 * RATIO_WARN, "red"))
 
 TIMESERIES_OPTIONS: Json = {
@@ -321,15 +330,9 @@ def dashboard(
 def overview_dashboard() -> Json:
     """Every flow at a glance: where the 400s are, why, and how fast calls are."""
     flow = 'flow=~"$flow"'
-    detail_url = (
-        f"/d/{DETAIL_UID}/flowscope-flow-detail?var-flow=${{__field.labels.flow}}"
-        "&${datasource:queryparam}&${__url_time_range}"
-    )
-    to_detail = link(
-        "Flow detail: ${__field.labels.flow}",
-        detail_url,
-        "Open the drill-down dashboard for this flow",
-    )
+    to_detail = detail_link("${__field.labels.flow}")
+    # Table rows hold labels as columns, not as field labels.
+    row_to_detail = detail_link("${__data.fields.flow}")
     layout = Layout()
 
     layout.row("400s")
@@ -426,7 +429,7 @@ def overview_dashboard() -> Json:
             "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": ""},
         },
         decimals=0,
-        links=[to_detail],
+        links=[row_to_detail],
         transformations=[
             {
                 "id": "organize",

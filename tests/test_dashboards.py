@@ -294,7 +294,9 @@ def test_overview_links_to_flow_detail_carrying_the_flow() -> None:
     ]
     to_detail = [url for url in data_links if url.startswith(f"/d/{detail['uid']}/")]
     assert to_detail
-    assert all("var-flow=${__field.labels.flow}" in url for url in to_detail)
+    flow_values = ("var-flow=${__field.labels.flow}&", "var-flow=${__data.fields.flow}&")
+    assert all(any(value in url for value in flow_values) for url in to_detail), to_detail
+    assert len(to_detail) >= 3  # the 400 graph, the worst-flow stat and the failing fields
     dashboard_links = [
         link for link in overview["links"] if link["type"] == "dashboards" and link["includeVars"]
     ]

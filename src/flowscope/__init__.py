@@ -11,6 +11,8 @@ failing fields, the correlation id and payload hints, and per-flow Prometheus me
 
 from __future__ import annotations
 
+import logging
+
 from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
 from ._hints import Hint, diagnose_launch, diagnose_payload
@@ -23,6 +25,9 @@ from ._tracing import setup_tracing
 from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where records go (no "No handlers" fallback output).
+logging.getLogger("flowscope").addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT_ROUTES",
