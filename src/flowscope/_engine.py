@@ -44,8 +44,10 @@ NONE = "__none__"
 CURRENT_SPAN: ContextVar[Span | None] = ContextVar("flowscope_span", default=None)
 #: The record of the call that just finished, for the response hook to finish the span with.
 LAST_RECORD: ContextVar[CallRecord | None] = ContextVar("flowscope_record", default=None)
+#: Request extension a retrying client sets on a resend (1, 2...), so each attempt's span says so.
+RESEND_COUNT_EXTENSION = "flowscope.resend_count"
 
-_SIMPLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_MAX_ID_CHARS = 128
 _VERSION_URI = re.compile(r"/api/v2/flows/([^/]+)/versions/([^/?#]+)")
 _JSON_TYPE = re.compile(r"[/+]json\b", re.IGNORECASE)
 
@@ -74,6 +76,12 @@ class Call:
 def _header(headers: Mapping[str, str] | httpx.Headers, name: str) -> str | None:
     value = headers.get(name)
     return None if value is None else str(value)
+
+
+def _note_resend(request: httpx.Request, span: Span | None) -> None:
+    count = request.extensions.get(RESEND_COUNT_EXTENSION)
+    if span is not None and isinstance(count, int) and count > 0 and span.is_recording():
+        span.set_attribute("http.request.resend_count", count)
 
 
 def _status_outcome(status: int) -> str:
@@ -125,6 +133,7 @@ class Engine:
 
     def begin(self, request: httpx.Request, span: Span | None = None) -> Call | None:
         """Match the route and note what was sent; ``None`` for calls that are not flow calls."""
+        _note_resend(request, span)
         match = self.routes.match(request.method, request.url.path)
         if match is None:
             return None
@@ -143,7 +152,8 @@ class Engine:
             request_headers=[(k, v) for k, v in request.headers.multi_items()],
             request_body=body,
             request_size=size,
-            request_type=_header(request.headers, "content-type"),
+            # No header at all is itself a finding (the platform answers 415), unlike "unknown".
+            request_type=_header(request.headers, "content-type") or ("" if body else None),
             span=span,
             started=time.perf_counter(),
             flow_id=flow_id,
@@ -216,8 +226,8 @@ class Engine:
                 method=call.method,
                 flow_id=self._safe_id(call.flow_id),
                 flow_name=self.config.flow_names.get(call.flow_id),
-                flow_version=call.flow_version,
-                execution_id=self._execution_from_path(call),
+                flow_version=self._safe_optional(call.flow_version),
+                execution_id=self._safe_optional(self._execution_from_path(call)),
                 url=url,
                 status_code=None,
                 outcome="transport_error",
@@ -311,13 +321,13 @@ class Engine:
                 method=call.method,
                 flow_id=self._safe_id(flow_id),
                 flow_name=self.config.flow_names.get(flow_id),
-                flow_version=version,
-                execution_id=execution_id,
+                flow_version=self._safe_optional(version),
+                execution_id=self._safe_optional(execution_id),
                 url=url,
                 status_code=status,
                 outcome="success",
                 duration_s=duration,
-                correlation_id=correlation,
+                correlation_id=self._safe_optional(correlation),
                 redacted_paths=paths,
                 trace_id=trace_id,
                 span_id=span_id,
@@ -345,14 +355,14 @@ class Engine:
             method=call.method,
             flow_id=self._safe_id(flow_id),
             flow_name=self.config.flow_names.get(flow_id),
-            flow_version=version,
-            execution_id=execution_id,
+            flow_version=self._safe_optional(version),
+            execution_id=self._safe_optional(execution_id),
             url=url,
             status_code=status,
             outcome=_status_outcome(status),
             duration_s=duration,
             error=report,
-            correlation_id=correlation or report.correlation_id,
+            correlation_id=self._safe_optional(correlation or report.correlation_id),
             hints=tuple(self._hints(call)),
             redacted_paths=(*paths, *resp_header_paths, *body_red.paths),
             request_body=self._request_capture(call),
@@ -435,10 +445,22 @@ class Engine:
         )
 
     def _safe_id(self, flow_id: str) -> str:
-        if _SIMPLE_ID.fullmatch(flow_id):
-            return flow_id
+        """An id from the request or the network, as it may leave the process.
+
+        Ids are chosen by callers and servers: one may be a JWT (which fits the plain-id
+        alphabet) or ``access_token:...``, be megabytes long, or hold a lone surrogate (valid
+        JSON, not UTF-8, so the OTLP exporter would drop the whole batch).
+        """
         value = self.redactor.text(flow_id).value
-        return value if isinstance(value, str) else REDACTED
+        value = value[:_MAX_ID_CHARS] if isinstance(value, str) else REDACTED
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+
+    def _safe_optional(self, value: str | None) -> str | None:
+        return None if value is None else self._safe_id(value)
 
     def _trace_ids(self, call: Call) -> tuple[str | None, str | None]:
         span = call.span

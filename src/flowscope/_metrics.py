@@ -156,6 +156,9 @@ class FlowMetrics:
         self._fields = _BoundedValues(max_fields)
         self._error_codes = _BoundedValues(max_error_codes)
         self._exemplars = not _multiprocess_mode()
+        # Label children by (instrument, values): one dict lookup instead of ``labels()``'s
+        # validation and lock on every call. As bounded as the series themselves.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
         def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
             return Counter(name, doc, labels, namespace=namespace, registry=None)
@@ -260,24 +263,24 @@ class FlowMetrics:
 
         if status_code is None:
             exception = _clean(record.exception_type or UNKNOWN)
-            self._transport_errors.labels(flow, operation, exception).inc(1, exemplar)
+            self._child(self._transport_errors, flow, operation, exception).inc(1, exemplar)
         else:
             status = _status(status_code)
             method = _method(record.method)
-            self._requests.labels(flow, operation, method, status).inc(1, exemplar)
+            self._child(self._requests, flow, operation, method, status).inc(1, exemplar)
             if status_code >= 400:
                 code = self._bounded(
                     self._error_codes, "error_code", _clean(record.error_code or NONE)
                 )
-                self._errors.labels(flow, operation, status, code).inc(1, exemplar)
+                self._child(self._errors, flow, operation, status, code).inc(1, exemplar)
                 for name in record.error_fields:
                     field = self._bounded(self._fields, "field", _clean(name))
-                    self._error_fields.labels(flow, operation, field).inc(1, exemplar)
+                    self._child(self._error_fields, flow, operation, field).inc(1, exemplar)
 
         duration = record.duration_s
         if duration >= 0:  # also false for NaN, which would poison the histogram's sum
             outcome = _clean(record.outcome)
-            self._duration.labels(flow, operation, outcome).observe(duration, exemplar)
+            self._child(self._duration, flow, operation, outcome).observe(duration, exemplar)
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage`` (e.g. ``metrics``, ``span``)."""
@@ -292,6 +295,13 @@ class FlowMetrics:
         """The metric families with their samples, as a registry scrapes them."""
         for instrument in self._instruments:
             yield from instrument.collect()
+
+    def _child(self, instrument: Counter | Histogram, *labels: str) -> Any:
+        key = (id(instrument), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = instrument.labels(*labels)
+        return child
 
     def _bounded(self, values: _BoundedValues, label: str, value: str) -> str:
         if values.admit(value):

@@ -122,6 +122,8 @@ _URL_RE = re.compile(
 # serialisable by recursive encoders (``json.dumps``) downstream.
 _MAX_DEPTH = 128
 _CACHE_SIZE = 4096
+#: Longest string remembered as clean: keys, codes, ids and header values, not whole bodies.
+_CLEAN_CACHE_CHARS = 256
 
 
 class Redacted(NamedTuple):
@@ -189,6 +191,10 @@ class Redactor:
         self._candidates_re = re.compile("|".join(re.escape(c) for c in self._candidates))
         self._key_cache: dict[str, bool] = {}
         self._header_cache: dict[str, bool] = {}
+        # Short strings found to hold nothing to redact. They recur on every call (JSON keys,
+        # error codes, field names, header values), so only new text is scanned again. A string
+        # that held a secret is never kept here.
+        self._clean: set[str] = set()
 
     # -- classification -------------------------------------------------------------------
 
@@ -209,6 +215,9 @@ class Redactor:
     def _classify_key(self, name: str) -> bool:
         joined, words = _normalise(name)
         if joined in self._user_keys:
+            return True
+        # Flow inputs are scoped (``Flow.customerEmail``): a configured ``customerEmail`` means it.
+        if "." in name and _normalise(name.rsplit(".", 1)[1])[0] in self._user_keys:
             return True
         if not joined or joined in _HARMLESS_KEYS:
             return False
@@ -346,6 +355,10 @@ class Redactor:
         return Redacted(scrubbed, tuple(f"{where}:{kind}" for kind in kinds))
 
     def _scrub(self, text: str) -> tuple[str, tuple[str, ...]]:
+        short = len(text) <= _CLEAN_CACHE_CHARS
+        if short and text in self._clean:
+            return text, ()
+        original = text
         kinds: dict[str, None] = {}
         if text and self._may_hold_secret(text):
             text = self._redact_pairs(text, kinds)
@@ -356,6 +369,10 @@ class Redactor:
                 kinds["jwt"] = None
         for pattern in self._patterns:
             text = pattern.sub(_pattern_replacer(pattern, kinds), text)
+        if short and not kinds:  # every rule that changes the text names its kind
+            if len(self._clean) >= _CACHE_SIZE:
+                self._clean.clear()
+            self._clean.add(original)
         return text, tuple(kinds)
 
     def _may_hold_secret(self, text: str) -> bool:
@@ -474,9 +491,11 @@ class Redactor:
         return Redacted(holder[0], tuple(paths))
 
     def _is_sensitive_child(self, parent: str | int | None, key: str) -> bool:
+        if not self.is_sensitive_key(key):  # the exception below only ever clears a key
+            return False
         if isinstance(parent, str) and (parent.lower(), key.lower()) in _HARMLESS_CHILDREN:
             return _normalise(key)[0] in self._user_keys
-        return self.is_sensitive_key(key)
+        return True
 
     def form(self, text: str, *, where: str = "body") -> Redacted:
         """Redact an ``application/x-www-form-urlencoded`` body such as an OAuth token request."""

@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.httpx import (
 from ._config import FlowScopeConfig
 from ._engine import CURRENT_SPAN, LAST_RECORD, Call, Engine
 from ._sinks import status_description
+from ._tracer import GuardedTracerProvider
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, TracerProvider
@@ -151,7 +152,6 @@ class _Observe(httpx.BaseTransport):
         span = _take_span()
         call = _begin(engine, request, span)
         if call is None:
-            _redact_plain_span(engine, request, span)
             return self._transport.handle_request(request)
         try:
             response = self._transport.handle_request(request)
@@ -200,7 +200,6 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
         span = _take_span()
         call = _begin(engine, request, span)
         if call is None:
-            _redact_plain_span(engine, request, span)
             return await self._transport.handle_async_request(request)
         try:
             response = await self._transport.handle_async_request(request)
@@ -289,20 +288,6 @@ def _fail(engine: Engine, call: Call, exc: BaseException) -> None:
         engine.internal_error("record", inner)
 
 
-def _redact_plain_span(engine: Engine, request: httpx.Request, span: Span | None) -> None:
-    """Unmatched calls keep the plain span, but never a token in ``url.full``."""
-    url = request.url
-    if span is None or not (url.query or url.userinfo):
-        return
-    try:
-        if span is not None and span.is_recording():
-            red = engine.redactor.url(str(url))
-            if red.paths:
-                span.set_attribute("url.full", red.value)
-    except Exception as exc:
-        engine.internal_error("span", exc)
-
-
 # -- hooks given to the OpenTelemetry transport --------------------------------------------------
 
 
@@ -364,7 +349,7 @@ class FlowScopeTransport(httpx.BaseTransport):
         self.engine = _engine or Engine(config, metrics)
         self._otel = SyncOpenTelemetryTransport(
             _Observe(self.wrapped, self.engine),
-            tracer_provider=tracer_provider,
+            tracer_provider=GuardedTracerProvider(tracer_provider, self.engine),
             request_hook=_request_hook,
             response_hook=_response_hook,
         )
@@ -400,7 +385,7 @@ class AsyncFlowScopeTransport(httpx.AsyncBaseTransport):
         self.engine = _engine or Engine(config, metrics)
         self._otel = AsyncOpenTelemetryTransport(
             _AsyncObserve(self.wrapped, self.engine),
-            tracer_provider=tracer_provider,
+            tracer_provider=GuardedTracerProvider(tracer_provider, self.engine),
             request_hook=_async_request_hook,
             response_hook=_async_response_hook,
         )

@@ -1,0 +1,85 @@
+"""The ``flowscope`` command: ``demo``, ``sandbox``, ``check`` and ``launch``.
+
+Each command lives in its own module and imports its heavy dependencies (httpx, OpenTelemetry,
+rich) only when it runs, so ``flowscope --help`` stays fast. The library never imports this
+package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from ._common import CliError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line (the usage block is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from flowscope import __version__
+
+    from . import _check, _demo, _launch
+
+    parser = _Parser(
+        prog="flowscope",
+        description="See what your Genesys Cloud flow-execution calls are doing.",
+    )
+    parser.add_argument("--version", action="version", version=f"flowscope {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _demo.add_parser(commands)
+    commands.add_parser(
+        "sandbox",
+        help="run the sandbox flow API alone (flowscope sandbox --help)",
+        add_help=False,
+    )
+    _check.add_parser(commands)
+    _launch.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 1 failure found, 2 usage error)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] == "sandbox":
+            # The sandbox owns its options; hand them over untouched.
+            return _sandbox(args_list[1:])
+        parser = _parser()
+        args = parser.parse_args(args_list)
+        run = getattr(args, "run", None)
+        if run is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return int(run(args))
+    except CliError as exc:
+        sys.stderr.write(f"flowscope: error: {exc}\n")
+        return exc.exit_code
+    except SystemExit as exc:
+        # argparse exits for --help and usage errors; a caller of main() gets the status.
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt:
+        sys.stderr.write("flowscope: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not worth a traceback.
+        return 1
+
+
+def _sandbox(argv: list[str]) -> int:
+    from flowscope.sandbox import main as sandbox_main
+
+    try:
+        return sandbox_main(argv)
+    except OSError as exc:
+        # Almost always the port: in use, or not ours to bind.
+        port = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--port"), "8080")
+        raise CliError(f"cannot listen on port {port}: {exc.strerror or exc}", 1) from None

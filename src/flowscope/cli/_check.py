@@ -1,0 +1,70 @@
+"""``flowscope check``: lint a launch payload offline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from ._common import CliError, load_json, read_input
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``check`` on the top-level subcommand set."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "check",
+        help="lint a launch payload offline",
+        description=(
+            "Lint a flow launch payload (the JSON body of POST /api/v2/flows/executions) "
+            "without sending it. Prints one hint per mistake; exits 1 when there is any."
+        ),
+    )
+    parser.add_argument("payload", metavar="FILE", help="JSON payload file, or - for stdin")
+    parser.add_argument(
+        "--schema",
+        metavar="FILE",
+        help="the flow version's input schema (JSON Schema, or a whole flow version document)",
+    )
+    parser.add_argument(
+        "--content-type",
+        metavar="TYPE",
+        help="the Content-Type the payload is sent with (checked when given)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the hints as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from flowscope import diagnose_launch
+
+    schema = _load_schema(args.schema) if args.schema else None
+    body = read_input(args.payload, "payload file")
+    hints = diagnose_launch(body, content_type=args.content_type, input_schema=schema)
+    source = "stdin" if args.payload == "-" else args.payload
+
+    if args.json:
+        document = [{"code": h.code, "field": h.field, "message": h.message} for h in hints]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif not hints:
+        sys.stdout.write(f"{source}: no problems found\n")
+    else:
+        count = f"{len(hints)} problem{'s' if len(hints) != 1 else ''}"
+        lines = [f"{source}: {count}"]
+        for hint in hints:
+            where = f" [{hint.field}]" if hint.field else ""
+            lines.append(f"  {hint.code}{where}: {hint.message}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 1 if hints else 0
+
+
+def _load_schema(path: str) -> Mapping[str, Any]:
+    document = load_json(read_input(path, "schema file"), f"schema file {path!r}")
+    if not isinstance(document, dict):
+        raise CliError(f"schema file {path!r} must hold a JSON object")
+    # A whole flow version document (GET /api/v2/flows/{id}/versions/{v}) is accepted as is.
+    inner = document.get("inputSchema")
+    return inner if isinstance(inner, dict) else document

@@ -1,0 +1,140 @@
+"""What every command shares: one-line errors, reading JSON, tracing, and failure capture."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+
+__all__ = [
+    "CliError",
+    "FailureLog",
+    "load_json",
+    "otlp_target",
+    "reachable",
+    "read_input",
+    "tracer_provider",
+]
+
+
+class CliError(Exception):
+    """A problem the user can fix; shown as one line on stderr, never as a traceback.
+
+    ``exit_code`` is 2 for usage mistakes (bad arguments, unreadable files) and 1 for
+    failures of the thing the command tried to do.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def read_input(source: str, what: str) -> bytes:
+    """The bytes of ``source``, a path or ``-`` for stdin."""
+    if source == "-":
+        return sys.stdin.buffer.read()
+    path = Path(source)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"{what} {source!r} not found") from None
+    except IsADirectoryError:
+        raise CliError(f"{what} {source!r} is a directory, not a file") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {source!r}: {exc.strerror or exc}") from None
+
+
+def load_json(raw: bytes, what: str) -> Any:
+    """Parse JSON, turning every decoding problem into a one-line :class:`CliError`."""
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise CliError(f"{what} is not UTF-8 text") from None
+    except RecursionError:
+        raise CliError(f"{what} is nested too deeply to read") from None
+    except ValueError as exc:
+        raise CliError(f"{what} is not valid JSON: {exc}") from None
+
+
+def tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+    """An SDK provider, exporting over OTLP when an endpoint is given or set in the environment.
+
+    Even without export the SDK provider samples, so every call gets a trace id the user can
+    quote. It is not made global: the commands pass it explicitly.
+    """
+    from flowscope import setup_tracing
+
+    try:
+        return setup_tracing(service_name, otlp_endpoint=otlp_endpoint, set_global=False)
+    except RuntimeError as exc:  # the OTLP exporter is not installed
+        raise CliError(str(exc)) from None
+
+
+def otlp_target(otlp_endpoint: str | None) -> str | None:
+    """Where traces go, for the banner, or ``None`` when they are not exported."""
+    return (
+        otlp_endpoint
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or None
+    )
+
+
+def reachable(url: str, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at ``url``'s host and port."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class FailureLog(logging.Handler):
+    """Collects the structured report of every failed flow call from the ``flowscope`` logger.
+
+    The library already parsed, diagnosed and redacted each failure into ``record.flowscope``;
+    the commands only format those reports.
+    """
+
+    def __init__(self, keep: int = 200) -> None:
+        super().__init__(logging.WARNING)
+        #: The most recent reports (bounded: a long-running demo fails calls forever).
+        self.reports: deque[dict[str, Any]] = deque(maxlen=keep)
+        #: Every report seen, including those no longer kept.
+        self.count = 0
+        self._logger = logging.getLogger("flowscope")
+        self._previous_level = self._logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        report = getattr(record, "flowscope", None)
+        if isinstance(report, dict):
+            self.reports.append(report)
+            self.count += 1
+
+    def __enter__(self) -> FailureLog:
+        self._previous_level = self._logger.level
+        if not self._logger.isEnabledFor(logging.WARNING):
+            self._logger.setLevel(logging.WARNING)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._previous_level)

@@ -1,0 +1,327 @@
+"""``flowscope launch``: launch a flow for real and print the full, redacted diagnosis."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from ._common import CliError, FailureLog, tracer_provider
+from ._regions import api_base_for_region, login_base_for
+
+if TYPE_CHECKING:
+    import httpx
+
+    from flowscope import Redactor
+
+__all__ = ["add_parser", "parse_input", "run"]
+
+LAUNCH_PATH = "/api/v2/flows/executions"
+_DONE = ("COMPLETED", "FAILED", "ERROR", "TERMINATED", "UNKNOWN")
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``launch`` on the top-level subcommand set."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "launch",
+        help="launch a flow for real and print the diagnosis",
+        description=(
+            "Launch a flow with client credentials from GENESYS_CLIENT_ID and "
+            "GENESYS_CLIENT_SECRET. On failure prints the redacted request, the full error body, "
+            "the correlation id, the trace id and the payload hints."
+        ),
+    )
+    parser.add_argument("--flow-id", required=True, metavar="ID")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a flow input, repeatable; VALUE is read as JSON when it parses (42, true, {...}), "
+        "else as a string; keys are sent as typed (flow inputs are named Flow.<variable>)",
+    )
+    parser.add_argument("--flow-version", metavar="V")
+    parser.add_argument("--name", metavar="N", help="a name for the execution")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--region",
+        metavar="NAME",
+        help="e.g. mypurecloud.com, mypurecloud.ie, usw2.pure.cloud (default: GENESYS_REGION)",
+    )
+    target.add_argument("--api-base", metavar="URL", help="API base URL, e.g. a sandbox")
+    parser.add_argument("--wait", action="store_true", help="poll the execution until it ends")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="seconds (default: 60)"
+    )
+    parser.add_argument(
+        "--no-schema",
+        action="store_true",
+        help="do not read the flow version first (reading it lets flowscope check input names "
+        "and types; it needs architect:flow:view)",
+    )
+    parser.add_argument("--otlp", metavar="URL", help="export the call's trace over OTLP/HTTP")
+    parser.set_defaults(run=run)
+
+
+def parse_input(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs to ``inputData``; values are JSON when they parse, else strings."""
+    data: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--input {item!r}: expected KEY=VALUE, e.g. Flow.customerId=42")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        data[key] = value
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    import httpx
+
+    from flowscope import FlowScopeConfig, Redactor, instrument
+
+    client_id = os.environ.get("GENESYS_CLIENT_ID", "")
+    client_secret = os.environ.get("GENESYS_CLIENT_SECRET", "")
+    if not client_id or not client_secret:
+        raise CliError(
+            "set GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET (an OAuth client-credentials client "
+            "with the architect:flow:launch permission)"
+        )
+    if args.timeout <= 0:
+        raise CliError("--timeout must be a positive number of seconds")
+    api_base = _api_base(args)
+    body: dict[str, Any] = {"flowId": args.flow_id}
+    if args.flow_version is not None:
+        body["flowVersion"] = args.flow_version
+    inputs = parse_input(args.input)
+    if inputs:
+        body["inputData"] = inputs
+    if args.name is not None:
+        body["name"] = args.name
+
+    try:
+        # Failure reports must exist whatever FLOWSCOPE_LOG_FAILURES says: they are the output.
+        config = FlowScopeConfig.from_env(log_failures=True)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    redactor = Redactor(redact_keys=config.redact_keys, redact_patterns=config.redact_patterns)
+    provider = tracer_provider("flowscope-launch", args.otlp)
+    out = sys.stdout
+    try:
+        with FailureLog() as failures, httpx.Client(base_url=api_base, timeout=args.timeout) as c:
+            client = instrument(c, config=config, tracer_provider=provider)
+            login = login_base_for(api_base)
+            token = _fetch_token(client, login, client_id, client_secret, failures)
+            auth = {"Authorization": f"Bearer {token}"}
+            if not args.no_schema:
+                _read_schema(client, args.flow_id, args.flow_version, auth)
+            out.write(f"POST {api_base}{LAUNCH_PATH}  flowId={args.flow_id}\n")
+            response = _send(client, "POST", LAUNCH_PATH, api_base, json=body, headers=auth)
+            if response.is_error:
+                _print_failure(response, failures, redactor, "launch failed")
+                return 1
+            document = _json_or_none(response)
+            execution_id = document.get("id") if isinstance(document, dict) else None
+            if not isinstance(execution_id, str):
+                raise CliError(f"the launch answered {response.status_code} without an id", 1)
+            version = (document or {}).get("flowVersion") or {}
+            out.write(f"launched: execution id {execution_id}\n")
+            if isinstance(version, dict) and version.get("id"):
+                out.write(f"  flow version: {version['id']}\n")
+            if (document or {}).get("name"):
+                out.write(f"  name: {document['name']}\n")
+            out.flush()
+            if not args.wait:
+                return 0
+            return _wait(client, api_base, execution_id, auth, args.timeout, failures, redactor)
+    finally:
+        provider.shutdown()
+
+
+def _api_base(args: argparse.Namespace) -> str:
+    if args.api_base:
+        parts = urlsplit(args.api_base)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise CliError(f"--api-base {args.api_base!r}: expected a URL such as https://api.X")
+        return str(args.api_base).rstrip("/")
+    region = args.region or os.environ.get("GENESYS_REGION")
+    if not region:
+        raise CliError("give --region (e.g. mypurecloud.com) or --api-base URL")
+    return api_base_for_region(region)
+
+
+def _send(client: httpx.Client, method: str, path: str, base: str, **kwargs: Any) -> httpx.Response:
+    import httpx
+
+    try:
+        return client.request(method, path, **kwargs)
+    except httpx.TimeoutException:
+        raise CliError(f"{method} {base}{path} timed out", 1) from None
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach {base}: {_reason(exc)}", 1) from None
+
+
+def _fetch_token(
+    client: httpx.Client, login_base: str, client_id: str, secret: str, failures: FailureLog
+) -> str:
+    import httpx
+
+    url = f"{login_base}/oauth/token"
+    try:
+        response = client.post(
+            url,
+            data={"grant_type": "client_credentials"},
+            auth=httpx.BasicAuth(client_id, secret),
+        )
+    except httpx.TimeoutException:
+        raise CliError(f"POST {url} timed out", 1) from None
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach {login_base}: {_reason(exc)}", 1) from None
+    document = _json_or_none(response)
+    if response.is_error or not isinstance(document, dict):
+        report = failures.reports[-1] if failures.reports else {}
+        error = report.get("error") or {}
+        reason = ": ".join(str(p) for p in (error.get("code"), error.get("message")) if p)
+        reason = reason or response.reason_phrase
+        raise CliError(
+            f"token request to {url} failed: {response.status_code} {reason}"
+            " (check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and the region)",
+            1,
+        )
+    token = document.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise CliError(f"token request to {url} answered without an access_token", 1)
+    return token
+
+
+def _read_schema(
+    client: httpx.Client, flow_id: str, version: str | None, auth: dict[str, str]
+) -> None:
+    """Read the flow version so flowscope learns its input schema; best effort, quiet."""
+    import httpx
+
+    flow_path = f"/api/v2/flows/{quote(flow_id, safe='')}"
+    try:
+        if version is None:
+            response = client.get(flow_path, headers=auth)
+            published = _json_or_none(response) if response.is_success else None
+            reference = published.get("publishedVersion") if isinstance(published, dict) else None
+            version = reference.get("id") if isinstance(reference, dict) else None
+            if not isinstance(version, str):
+                return
+        client.get(f"{flow_path}/versions/{quote(version, safe='')}", headers=auth)
+    except httpx.HTTPError:
+        return  # the launch itself will say what is wrong with the connection
+
+
+def _wait(
+    client: httpx.Client,
+    api_base: str,
+    execution_id: str,
+    auth: dict[str, str],
+    timeout: float,
+    failures: FailureLog,
+    redactor: Redactor,
+) -> int:
+    out = sys.stdout
+    path = f"{LAUNCH_PATH}/{quote(execution_id, safe='')}"
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    status = "RUNNING"
+    while True:
+        response = _send(client, "GET", path, api_base, headers=auth)
+        if response.is_error:
+            _print_failure(response, failures, redactor, "polling the execution failed")
+            return 1
+        document = _json_or_none(response)
+        status = str(document.get("status", "UNKNOWN")) if isinstance(document, dict) else "?"
+        if status in _DONE or not isinstance(document, dict):
+            break
+        if time.monotonic() + delay > deadline:
+            out.write(f"status: {status} (still running after {timeout:g} s)\n")
+            return 1
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+    out.write(f"status: {status}\n")
+    if document.get("outputData") is not None:
+        shown = redactor.json(document["outputData"]).value
+        out.write("outputData:\n" + _indent(json.dumps(shown, indent=2)) + "\n")
+    if document.get("flowErrorInfo") is not None:
+        shown = redactor.json(document["flowErrorInfo"]).value
+        out.write("flowErrorInfo:\n" + _indent(json.dumps(shown, indent=2)) + "\n")
+    return 0 if status == "COMPLETED" else 1
+
+
+def _print_failure(
+    response: httpx.Response, failures: FailureLog, redactor: Redactor, title: str
+) -> None:
+    """Everything a person needs to fix the call or to open a support case."""
+    report = failures.reports[-1] if failures.reports else None
+    lines: list[str] = []
+    if report is None:
+        # Not a flow route flowscope knows: fall back to the redacted body alone.
+        lines.append(f"{title}: {response.status_code} {response.reason_phrase}")
+        lines.append("error body (redacted):")
+        lines.append(_indent(_pretty(redactor.text(response.text).value)))
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    error = report.get("error") or {}
+    headline = " ".join(
+        str(part) for part in (report.get("status_code"), error.get("code")) if part is not None
+    )
+    if error.get("message"):
+        headline += f": {error['message']}"
+    lines.append(f"{title}: {headline}")
+    lines.append(f"  error code:     {error.get('code') or '-'}")
+    fields = error.get("fields") or []
+    lines.append(f"  failing fields: {', '.join(fields) if fields else '-'}")
+    lines.append(f"  correlation id: {report.get('correlation_id') or '-'}")
+    lines.append(f"  trace id:       {report.get('trace_id') or '-'}")
+    request_body = report.get("request_body")
+    if request_body:
+        lines.append("request body (redacted):")
+        lines.append(_indent(_pretty(request_body.get("text", ""))))
+    response_body = report.get("response_body")
+    if response_body:
+        cut = " (cut to the capture limit)" if response_body.get("truncated") else ""
+        lines.append(f"error body (redacted){cut}:")
+        lines.append(_indent(_pretty(response_body.get("text", ""))))
+    hints = report.get("hints") or []
+    if hints:
+        lines.append("hints:")
+        for hint in hints:
+            where = f" [{hint['field']}]" if hint.get("field") else ""
+            lines.append(f"  {hint['code']}{where}: {hint['message']}")
+    else:
+        lines.append("hints: none (the payload looks well-formed; read the error body)")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _pretty(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

@@ -1,0 +1,166 @@
+"""A loopback OTLP/HTTP trace receiver: sees exactly the bytes a collector (or Jaeger) would.
+
+It accepts ``POST /v1/traces`` (protobuf, optionally gzip-compressed), keeps every raw request
+body and the decoded spans, and answers as a collector does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+__all__ = ["OTLPReceiver", "any_value", "span_attributes"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: OTLPReceiver
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        wire = self.rfile.read(length) if length else b""
+        encoding = (self.headers.get("content-encoding") or "").lower()
+        if self.path.split("?", 1)[0] != "/v1/traces":
+            self._reply(404, b"")
+            return
+        try:
+            if encoding == "gzip":
+                data = gzip.decompress(wire)
+            elif encoding == "deflate":
+                data = zlib.decompress(wire)
+            else:
+                data = wire
+            request = ExportTraceServiceRequest.FromString(data)
+        except Exception:
+            self._reply(400, b"")
+            return
+        self.server.accept(wire, data, request)
+        self._reply(200, ExportTraceServiceResponse().SerializeToString())
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response_only(status)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
+class OTLPReceiver(ThreadingHTTPServer):
+    """Collects what an ``OTLPSpanExporter`` pointed at :attr:`endpoint` sends."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        #: The request bodies as they came over the wire (possibly compressed).
+        self.wire: list[bytes] = []
+        #: The decompressed protobuf payloads.
+        self.raw: list[bytes] = []
+        self.requests: list[ExportTraceServiceRequest] = []
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/v1/traces"
+
+    def accept(self, wire: bytes, data: bytes, request: ExportTraceServiceRequest) -> None:
+        with self._arrived:
+            self.wire.append(wire)
+            self.raw.append(data)
+            self.requests.append(request)
+            self._arrived.notify_all()
+
+    def spans(self) -> list[Span]:
+        with self._lock:
+            requests = list(self.requests)
+        return [
+            span
+            for request in requests
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+
+    def all_bytes(self) -> bytes:
+        """Every byte received, both as sent and decompressed."""
+        with self._lock:
+            return b"".join(self.wire) + b"".join(self.raw)
+
+    def wait_for_spans(self, count: int, timeout: float = 10.0) -> list[Span]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.spans()
+            if len(found) >= count or time.monotonic() >= deadline:
+                return found
+            with self._arrived:
+                self._arrived.wait(min(0.05, max(deadline - time.monotonic(), 0)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.wire.clear()
+            self.raw.clear()
+            self.requests.clear()
+
+    def start(self) -> OTLPReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> OTLPReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def any_value(value: AnyValue) -> Any:
+    """A decoded OTLP ``AnyValue`` as a plain Python value."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind)
+
+
+def span_attributes(span: Span) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in span.attributes}
+
+
+def iter_strings(span: Span) -> Iterator[str]:
+    """Every string a span carries: name, status, attribute and event values."""
+    yield span.name
+    yield span.status.message
+    for value in span_attributes(span).values():
+        yield str(value)
+    for event in span.events:
+        yield event.name
+        for kv in event.attributes:
+            yield str(any_value(kv.value))

@@ -1,0 +1,461 @@
+"""The ``flowscope`` command line: demo, check, launch, sandbox, and what bad input looks like."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from flowscope.cli import main
+from flowscope.sandbox import Sandbox, default_flows
+
+from .otlp_receiver import OTLPReceiver, span_attributes
+
+ORDER_STATUS = "9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14"
+SECRET = "cli-test-secret-7f3a9c"
+CORRELATION = re.compile(r"correlation id:\s+[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
+SCRAPED_FLOWS = ("Order Status Lookup", "Callback Scheduler", "Payment Reminder")
+TRACE = re.compile(r"trace id:\s+[0-9a-f]{32}\b")
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flowscope.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- demo -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class DemoRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    scraped_while_running: str
+    receiver: OTLPReceiver
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[DemoRun]:
+    """One short demo run, scraped while it runs and exporting to a loopback OTLP receiver."""
+    port = free_port()
+    with OTLPReceiver() as receiver:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flowscope.cli",
+                "demo",
+                "--duration",
+                "6",
+                "--rate",
+                "40",
+                "--seed",
+                "3",
+                "--metrics-port",
+                str(port),
+                "--otlp",
+                receiver.endpoint.removesuffix("/v1/traces"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        scraped = ""
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+                except httpx.HTTPError:
+                    text = ""
+                if all(f'flowscope_requests_total{{flow="{f}"' in text for f in SCRAPED_FLOWS) and (
+                    'operation="launch"' in text
+                ):
+                    if process.poll() is None:
+                        scraped = text
+                    break
+                time.sleep(0.2)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        yield DemoRun(process.returncode, stdout, stderr, scraped, receiver)
+
+
+def _flow_rows(stdout: str) -> dict[str, tuple[int, int, str]]:
+    """``flow -> (launches, 400s, printed 400 rate)`` from the report table."""
+    rows: dict[str, tuple[int, int, str]] = {}
+    table = stdout.split("Launches per flow", 1)[1].split("Top error codes", 1)[0]
+    for line in table.splitlines():
+        match = re.match(r"\s+(.+?)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+%)", line)
+        if match:
+            rows[match.group(1)] = (int(match.group(2)), int(match.group(4)), match.group(5))
+    return rows
+
+
+def test_demo_exits_zero_without_a_traceback(demo: DemoRun) -> None:
+    assert demo.returncode == 0, demo.stderr
+    assert "Traceback" not in demo.stderr
+
+
+def test_demo_metrics_are_scraped_while_it_runs_with_flow_names(demo: DemoRun) -> None:
+    assert demo.scraped_while_running, "no /metrics answer with flow names while the demo ran"
+    for flow in SCRAPED_FLOWS:
+        assert f'flowscope_requests_total{{flow="{flow}"' in demo.scraped_while_running
+    assert 'operation="launch"' in demo.scraped_while_running
+
+
+def test_demo_report_names_every_flow_with_its_400_rate(demo: DemoRun) -> None:
+    rows = _flow_rows(demo.stdout)
+    for flow in default_flows():
+        assert flow.name in rows, f"{flow.name} missing from the report"
+    for name, (launches, bad, printed) in rows.items():
+        assert launches > 0, name
+        assert printed == f"{bad / launches:.1%}", name
+    # The seeded mistakes produce 400s on the real flows, not only on the missing-id row.
+    assert sum(bad for name, (_, bad, _) in rows.items() if name != "__missing__") > 0
+
+
+def test_demo_report_lists_the_failing_fields_the_traffic_produced(demo: DemoRun) -> None:
+    fields = demo.stdout.split("Top failing fields", 1)[1].split("One example", 1)[0]
+    for field in ("data", "flow_id", "execution_context"):
+        assert re.search(rf"^\s+{re.escape(field)}\s+\d+$", fields, re.M), field
+    assert re.search(r"^\s+inputData\.\S+\s+\d+$", fields, re.M)
+
+
+def test_demo_report_shows_an_example_per_mistake_with_ids_and_hints(demo: DemoRun) -> None:
+    examples = demo.stdout.split("One example of each mistake", 1)[1]
+    for title, hint in (
+        ("inputs in a 'data' envelope", "unknown-root-key"),
+        ("an 'execution_context' root key", "unknown-root-key"),
+        ("snake_case 'flow_id'", "missing-flow-id"),
+        ("Content-Type text/plain", "content-type"),
+        ("input keys without 'Flow.'", "input-key-prefix"),
+        ("an input of the wrong type", "input-type"),
+    ):
+        section = examples.split(title, 1)[1].split("\n\n", 1)[0]
+        assert CORRELATION.search(section), title
+        assert TRACE.search(section), title
+        assert f"hint {hint}" in section, title
+    assert "429 too.many.requests" in examples
+    assert "404 not.found" in examples
+
+
+def test_demo_sends_its_spans_to_the_otlp_endpoint(demo: DemoRun) -> None:
+    spans = demo.receiver.wait_for_spans(1, timeout=5)
+    operations = {span_attributes(s).get("flow.operation") for s in spans}
+    assert {"launch", "get_execution", "get_flow", "token"} <= operations
+    codes = {span_attributes(s).get("flow.error.code") for s in spans}
+    assert {"bad.request", "too.many.requests"} <= codes
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+def _order_status_schema(tmp_path: Path) -> Path:
+    flow = next(f for f in default_flows() if f.id == ORDER_STATUS)
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(flow.input_schema))
+    return path
+
+
+GOOD = {"flowId": ORDER_STATUS, "inputData": {"Flow.customerId": "C-1", "Flow.isVip": True}}
+
+
+@pytest.mark.parametrize(
+    ("payload", "options", "code"),
+    [
+        ({"flowId": ORDER_STATUS, "data": {"Flow.customerId": "C-1"}}, [], "unknown-root-key"),
+        ({**GOOD, "execution_context": {"source": "crm"}}, [], "unknown-root-key"),
+        ({"flow_id": ORDER_STATUS, "inputData": {}}, [], "missing-flow-id"),
+        (GOOD, ["--content-type", "text/plain"], "content-type"),
+        ({"flowId": ORDER_STATUS, "inputData": {"customerId": "C-1"}}, [], "input-key-prefix"),
+        ({"flowId": ORDER_STATUS, "inputData": {"Flow.isVip": "yes"}}, ["SCHEMA"], "input-type"),
+        ({"flowId": ORDER_STATUS, "inputData": "Flow.customerId=1"}, [], "input-not-object"),
+    ],
+    ids=["data", "execution_context", "flow_id", "text_plain", "prefix", "type", "not_object"],
+)
+def test_check_names_each_seed_mistake_and_exits_1(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    payload: dict[str, Any],
+    options: list[str],
+    code: str,
+) -> None:
+    file = tmp_path / "payload.json"
+    file.write_text(json.dumps(payload))
+    if "SCHEMA" in options:
+        options = ["--schema", str(_order_status_schema(tmp_path))]
+    assert main(["check", str(file), *options]) == 1
+    out = capsys.readouterr().out
+    assert re.search(rf"^\s+{re.escape(code)}\b", out, re.M), out
+
+
+def test_check_of_a_correct_payload_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "payload.json"
+    file.write_text(json.dumps(GOOD))
+    schema = _order_status_schema(tmp_path)
+    assert (
+        main(["check", str(file), "--schema", str(schema), "--content-type", "application/json"])
+        == 0
+    )
+    assert "no problems found" in capsys.readouterr().out
+
+
+def test_check_accepts_a_whole_flow_version_document_as_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = next(f for f in default_flows() if f.id == ORDER_STATUS)
+    version = tmp_path / "version.json"
+    version.write_text(json.dumps({"id": flow.version, "inputSchema": flow.input_schema}))
+    file = tmp_path / "payload.json"
+    file.write_text(json.dumps({"flowId": ORDER_STATUS, "inputData": {"Flow.nope": 1}}))
+    assert main(["check", str(file), "--schema", str(version)]) == 1
+    assert "input-undeclared" in capsys.readouterr().out
+
+
+def test_check_json_output_lists_code_field_and_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "payload.json"
+    file.write_text(json.dumps({"flowId": ORDER_STATUS, "data": {}}))
+    assert main(["check", str(file), "--json"]) == 1
+    hints = json.loads(capsys.readouterr().out)
+    assert hints[0]["code"] == "unknown-root-key"
+    assert hints[0]["field"] == "data"
+    assert "inputData" in hints[0]["message"]
+
+
+def test_check_reads_the_payload_from_stdin() -> None:
+    result = cli("check", "-", stdin="not json at all")
+    assert result.returncode == 1
+    assert "not-json" in result.stdout
+
+
+# -- launch ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(client_secret=SECRET, seed=2, execution_seconds=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def credentials(sandbox: Sandbox) -> dict[str, str]:
+    return {"GENESYS_CLIENT_ID": sandbox.client_id, "GENESYS_CLIENT_SECRET": SECRET}
+
+
+def assert_no_secret(result: subprocess.CompletedProcess[str]) -> None:
+    output = result.stdout + result.stderr
+    assert SECRET not in output
+    assert "eyJ" not in output  # the sandbox's bearer tokens are JWTs
+    assert not re.search(r"Bearer (?!\[REDACTED\])\S", output)
+
+
+def test_launch_of_a_valid_payload_prints_the_execution_id(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    result = cli(
+        "launch",
+        "--api-base",
+        sandbox.url,
+        "--flow-id",
+        ORDER_STATUS,
+        "--input",
+        "Flow.customerId=C-1",
+        "--input",
+        "Flow.isVip=true",
+        "--wait",
+        env=credentials,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"execution id [a-z0-9]{50}\b", result.stdout)
+    assert "status: COMPLETED" in result.stdout
+    assert '"Flow.customerId": "C-1"' in result.stdout
+    assert_no_secret(result)
+
+
+def test_launch_of_an_invalid_payload_prints_the_diagnosis(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    result = cli(
+        "launch",
+        "--api-base",
+        sandbox.url,
+        "--flow-id",
+        ORDER_STATUS,
+        "--input",
+        "customerId=C-1",
+        "--input",
+        "Flow.isVip=yes",
+        env=credentials,
+    )
+    assert result.returncode == 1
+    out = result.stdout
+    assert "launch failed: 400 invalid.value" in out
+    assert "failing fields: inputData.customerId, inputData.Flow.isVip" in out
+    assert "input-key-prefix [inputData.customerId]" in out
+    # The flow version was read first, so the input types were checked too.
+    assert "input-type [inputData.Flow.isVip]" in out
+    assert CORRELATION.search(out)
+    assert TRACE.search(out)
+    assert '"customerId": "C-1"' in out.split("request body (redacted):", 1)[1]
+    assert '"details"' in out.split("error body (redacted):", 1)[1]
+    assert_no_secret(result)
+
+
+def test_launch_with_bad_credentials_fails_without_showing_the_secret(sandbox: Sandbox) -> None:
+    result = cli(
+        "launch",
+        "--api-base",
+        sandbox.url,
+        "--flow-id",
+        ORDER_STATUS,
+        env={"GENESYS_CLIENT_ID": "sandbox-client", "GENESYS_CLIENT_SECRET": SECRET + "-wrong"},
+    )
+    assert result.returncode == 1
+    assert "invalid_client" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert_no_secret(result)
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+BAD_INPUT = {
+    "check_missing_file": (["check", "/nonexistent/payload.json"], {}, 2, "not found"),
+    "check_schema_not_json": (
+        ["check", "-", "--schema", "SCHEMA_NOT_JSON"],
+        {},
+        2,
+        "not valid JSON",
+    ),
+    "launch_no_credentials": (
+        ["launch", "--flow-id", "x", "--api-base", "http://127.0.0.1:9"],
+        {"GENESYS_CLIENT_ID": "", "GENESYS_CLIENT_SECRET": ""},
+        2,
+        "GENESYS_CLIENT_ID",
+    ),
+    "launch_bad_region": (["launch", "--flow-id", "x", "--region", "mars"], "CREDS", 2, "mars"),
+    "launch_unreachable": (
+        ["launch", "--flow-id", "x", "--api-base", "http://127.0.0.1:UNUSED"],
+        "CREDS",
+        1,
+        "cannot reach",
+    ),
+    "launch_bad_input_pair": (
+        ["launch", "--flow-id", "x", "--api-base", "http://127.0.0.1:9", "--input", "oops"],
+        "CREDS",
+        2,
+        "KEY=VALUE",
+    ),
+    "launch_missing_flow_id": (
+        ["launch", "--api-base", "http://127.0.0.1:9"],
+        "CREDS",
+        2,
+        "flow-id",
+    ),
+    "sandbox_port_in_use": (["sandbox", "--port", "BUSY"], {}, 1, "in use"),
+    "demo_metrics_port_in_use": (["demo", "--metrics-port", "BUSY"], {}, 1, "in use"),
+    "demo_bad_rate": (["demo", "--rate", "-1"], {}, 2, "--rate"),
+    "unknown_command": (["frobnicate"], {}, 2, "invalid choice"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_gives_one_line_error_without_traceback(
+    case: str, tmp_path: Path, busy_port: int
+) -> None:
+    argv, env, status, fragment = BAD_INPUT[case]
+    not_json = tmp_path / "schema.json"
+    not_json.write_text("{oops")
+    replacements = {
+        "SCHEMA_NOT_JSON": str(not_json),
+        "BUSY": str(busy_port),
+        "http://127.0.0.1:UNUSED": f"http://127.0.0.1:{free_port()}",
+    }
+    argv = [replacements.get(a, a) for a in argv]
+    if env == "CREDS":
+        env = {"GENESYS_CLIENT_ID": "id", "GENESYS_CLIENT_SECRET": SECRET}
+    result = cli(*argv, env=env, stdin="{}", timeout=30)
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_console_script_is_installed_and_lists_the_commands() -> None:
+    script = Path(sys.executable).with_name("flowscope")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for command in ("demo", "sandbox", "check", "launch"):
+        assert command in result.stdout
+
+
+def test_sandbox_command_serves_the_flow_api(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowscope.cli", "sandbox", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        response = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=("sandbox-client", "sandbox-secret"),
+                    timeout=2,
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response is not None and response.status_code == 200
+        assert response.json()["token_type"] == "bearer"
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
