@@ -39,7 +39,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    percall_rounds=41,
+    percall_rounds=31,
     percall_batch=200,
     loop_rounds=15,
     loop_batch=400,

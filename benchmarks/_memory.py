@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 
@@ -33,19 +35,25 @@ def _child(kind: str, base: str, status: int, size: int) -> dict[str, object]:
         transport: httpx.BaseTransport = FlowScopeTransport(
             tracer_provider=traced_provider(proc), metrics=FlowMetrics(CollectorRegistry())
         )
-    else:
+    else:  # "bare", or "bare-read": the control that reads the whole body into memory
         transport = httpx.HTTPTransport()
     path = "/api/v2/flows/executions/e-1"
     with httpx.Client(transport=transport, base_url=base) as client:
         # Warm-up: connection, imports on first use, first-call paths.
         client.get(path, params={"status": status, "size": 4096})
         gc.collect()
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB
+        # The RSS now, not the high-water mark: imports may have peaked higher than streaming.
+        before = _current_rss()
         proc.keep_attributes = True
         seen = 0
-        with client.stream("GET", path, params={"status": status, "size": size}) as response:
-            for chunk in response.iter_bytes():
-                seen += len(chunk)
+        params = {"status": status, "size": size}
+        if kind == "bare-read":
+            response = client.get(path, params=params)
+            seen = len(response.content)
+        else:
+            with client.stream("GET", path, params=params) as response:
+                for chunk in response.iter_bytes():
+                    seen += len(chunk)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB
     assert response.status_code == status and seen == size, (response.status_code, seen)
     events: list[str] = []
@@ -55,6 +63,11 @@ def _child(kind: str, base: str, status: int, size: int) -> dict[str, object]:
         if status >= 400:
             assert "flow.error.body" in events, events
     return {"before": before, "after": after, "seen": seen, "events": events, "limit": limit}
+
+
+def _current_rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _run(kind: str, base: str, status: int, size: int) -> int:
@@ -67,7 +80,7 @@ def _run(kind: str, base: str, status: int, size: int) -> int:
         check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return int(result["after"]) - int(result["before"])
+    return max(0, int(result["after"]) - int(result["before"]))
 
 
 def memory(*, success_size: int, error_size: int, runs: int) -> Section:
@@ -79,9 +92,11 @@ def memory(*, success_size: int, error_size: int, runs: int) -> Section:
     section = Section(
         "4. Memory",
         "Peak RSS growth while the caller streams one body (`client.stream(...)`, "
-        "`iter_bytes()`), measured with `ru_maxrss` in a fresh process per run "
+        "`iter_bytes()`) from a loopback server: `ru_maxrss` after the stream minus the RSS "
+        "just before it, in a fresh process per run "
         f"({runs} runs per contender, alternating; median). flowscope keeps its defaults "
-        f"(capture limit {limit:,} bytes), spans sampled.",
+        f"(capture limit {limit:,} bytes), spans sampled. The control reads the whole error "
+        "body into memory (`response.content`) and shows the method sees what a body costs.",
     )
     table = Table(
         ["body", "bare httpx peak growth (MiB)", "flowscope peak growth (MiB)", "added (MiB)"]
@@ -97,10 +112,15 @@ def memory(*, success_size: int, error_size: int, runs: int) -> Section:
                 order = ["bare", "flowscope"] if i % 2 == 0 else ["flowscope", "bare"]
                 for kind in order:
                     growth[kind].append(_run(kind, base, status, size))
-            bare = sorted(growth["bare"])[len(growth["bare"]) // 2]
-            fs = sorted(growth["flowscope"])[len(growth["flowscope"]) // 2]
+            bare = statistics.median(growth["bare"])
+            fs = statistics.median(growth["flowscope"])
             added = fs - bare
             table.rows.append([label, mib(bare), mib(fs), mib(added)])
+            if status >= 400:
+                control = _run("bare-read", base, status, size)
+                table.rows.append(
+                    [f"control: {label}, read whole, bare httpx", mib(control), "", ""]
+                )
             section.targets.append(
                 Target(
                     f"memory: {label} adds",

@@ -1,7 +1,7 @@
 """Client credentials that refresh themselves before they expire, as an ``httpx.Auth``.
 
 The token call goes through the same instrumented client, so flowscope sees it too (operation
-``token``, secrets redacted). Against the sandbox the tokens live two seconds, so the refresh
+``token``, secrets redacted). Against the sandbox the tokens live one second, so the refresh
 happens while you watch.
 
     python examples/token_refresh.py
@@ -66,9 +66,10 @@ class ClientCredentials(httpx.Auth):
 
 def main() -> int:
     args = parse_args(__doc__)
-    # Sandbox tokens live 2 s here; renewing 1 s early means a new token every second or so.
-    with api_target(args, token_ttl=2) as target:
-        margin = 1.0 if target.sandbox is not None else 60.0
+    # Sandbox tokens live 1 s here; renewing half a second early means a new token about
+    # every other launch.
+    with api_target(args, token_ttl=1) as target:
+        margin = 0.5 if target.sandbox is not None else 60.0
         auth = ClientCredentials(
             f"{target.login_base}/oauth/token",
             target.client_id,
@@ -86,7 +87,7 @@ def main() -> int:
                 )
                 statuses.append(response.status_code)
                 print(f"launch {attempt + 1}: {response.status_code}, tokens so far {auth.fetches}")
-                time.sleep(0.6)
+                time.sleep(0.3)
     unauthorized = statuses.count(401)
     print(f"{auth.fetches} token requests, {len(statuses)} launches, {unauthorized} answered 401")
     return 0

@@ -376,7 +376,7 @@ BAD_INPUT = {
     ),
     "launch_bad_region": (["launch", "--flow-id", "x", "--region", "mars"], "CREDS", 2, "mars"),
     "launch_unreachable": (
-        ["launch", "--flow-id", "x", "--api-base", "http://127.0.0.1:UNUSED"],
+        ["launch", "--flow-id", "x", "--api-base", "UNUSED_WITH_USERINFO"],
         "CREDS",
         1,
         "cannot reach",
@@ -410,7 +410,8 @@ def test_bad_input_gives_one_line_error_without_traceback(
     replacements = {
         "SCHEMA_NOT_JSON": str(not_json),
         "BUSY": str(busy_port),
-        "http://127.0.0.1:UNUSED": f"http://127.0.0.1:{free_port()}",
+        # Credentials in the URL must not be echoed back in the error.
+        "UNUSED_WITH_USERINFO": f"http://user:{SECRET}@127.0.0.1:{free_port()}",
     }
     argv = [replacements.get(a, a) for a in argv]
     if env == "CREDS":

@@ -337,3 +337,24 @@ def test_huge_payloads_are_diagnosed_in_bounded_time() -> None:
 def test_diagnosis_never_raises_and_uses_only_stable_codes(body: bytes) -> None:
     hints = diagnose_launch(body, content_type="application/json", input_schema=SCHEMA)
     assert {h.code for h in hints} <= set(HINT_CODES)
+
+
+def test_arch_type_named_only_in_the_description_is_enforced() -> None:
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "Flow.orderNumber": {
+                "type": ["null", "integer", "string"],
+                "description": "archInteger: order number",
+            }
+        },
+    }
+    bad = diagnose_payload(
+        {"flowId": "f", "inputData": {"Flow.orderNumber": "twelve"}}, input_schema=schema
+    )
+    assert [h.code for h in bad] == ["input-type"]
+    good = diagnose_payload(
+        {"flowId": "f", "inputData": {"Flow.orderNumber": "157"}}, input_schema=schema
+    )
+    assert good == []

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -119,15 +120,24 @@ class Engine:
         with self._lock:
             first = stage not in self._failed_stages
             self._failed_stages.add(stage)
+        level = logging.ERROR if first else logging.DEBUG
+        if not logger.isEnabledFor(level):
+            return
+        # The traceback is logged as redacted text, not exc_info: an exception raised while
+        # handling a call may quote what it was handling (a header, a piece of the body).
+        try:
+            detail = self.redactor.text("".join(traceback.format_exception(exc))).value
+        except Exception:
+            detail = type(exc).__qualname__
         if first:
             logger.error(
                 "flowscope internal error in stage %r; the call itself is unaffected "
-                "(further errors in this stage are logged at DEBUG)",
+                "(further errors in this stage are logged at DEBUG)\n%s",
                 stage,
-                exc_info=exc,
+                detail,
             )
         else:
-            logger.debug("flowscope internal error in stage %r", stage, exc_info=exc)
+            logger.debug("flowscope internal error in stage %r\n%s", stage, detail)
 
     # -- request side ------------------------------------------------------------------------
 

@@ -524,6 +524,9 @@ def _resolve(node: Any, root: Mapping[str, Any]) -> tuple[Mapping[str, Any], str
 
 
 def _arch_type(node: Mapping[str, Any], ref_name: str | None) -> str | None:
+    description = node.get("description")
+    # Schemas often name the type only in prose: "archInteger: order number".
+    lead = _ARCH_LEAD.match(description) if isinstance(description, str) else None
     for candidate in (
         node.get("x-arch-type"),
         node.get("archType"),
@@ -531,10 +534,14 @@ def _arch_type(node: Mapping[str, Any], ref_name: str | None) -> str | None:
         node.get("format"),
         node.get("title"),
         ref_name,
+        lead.group(1) if lead else None,
     ):
         if isinstance(candidate, str) and candidate.lower().startswith("arch"):
             return candidate
     return None
+
+
+_ARCH_LEAD = re.compile(r"\s*(arch[A-Za-z]+)\b")
 
 
 def _type_problem(value: Any, prop: Any, root: Mapping[str, Any], depth: int = 0) -> str | None:

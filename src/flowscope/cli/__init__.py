@@ -1,8 +1,8 @@
 """The ``flowscope`` command: ``demo``, ``sandbox``, ``check`` and ``launch``.
 
-Each command lives in its own module and imports its heavy dependencies (httpx, OpenTelemetry,
-rich) only when it runs, so ``flowscope --help`` stays fast. The library never imports this
-package.
+Each command lives in its own module. ``rich`` (the ``cli`` extra) is imported only when output
+goes to a terminal, and is optional: without it the output is plain text. The library never
+imports this package.
 """
 
 from __future__ import annotations
@@ -81,5 +81,10 @@ def _sandbox(argv: list[str]) -> int:
         return sandbox_main(argv)
     except OSError as exc:
         # Almost always the port: in use, or not ours to bind.
-        port = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--port"), "8080")
+        port = "8080"
+        for index, arg in enumerate(argv):
+            if arg == "--port" and index + 1 < len(argv):
+                port = argv[index + 1]
+            elif arg.startswith("--port="):
+                port = arg.partition("=")[2]
         raise CliError(f"cannot listen on port {port}: {exc.strerror or exc}", 1) from None

@@ -8,9 +8,10 @@ import os
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk.trace import TracerProvider
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = [
     "CliError",
@@ -19,6 +20,7 @@ __all__ = [
     "otlp_target",
     "reachable",
     "read_input",
+    "shown_url",
     "tracer_provider",
 ]
 
@@ -84,6 +86,13 @@ def otlp_target(otlp_endpoint: str | None) -> str | None:
         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or None
     )
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: userinfo and sensitive query parameters redacted."""
+    from flowscope import Redactor
+
+    return str(Redactor().url(url).value)
 
 
 def reachable(url: str, timeout: float = 1.0) -> bool:

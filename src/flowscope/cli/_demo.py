@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._common import CliError, FailureLog, otlp_target, reachable, tracer_provider
+from ._common import (
+    CliError,
+    FailureLog,
+    otlp_target,
+    reachable,
+    shown_url,
+    tracer_provider,
+)
 from ._progress import make_progress
 from ._report import Report, Snapshot, render_report
 
@@ -105,11 +112,12 @@ def run(args: argparse.Namespace) -> int:
         with Sandbox(rate_limit_per_minute=RATE_LIMIT_PER_MINUTE, seed=args.seed) as sandbox:
             flows = sandbox.flows
             config = FlowScopeConfig(flow_names={flow.id: flow.name for flow in flows})
-            traces = otlp_target(args.otlp)
+            target = otlp_target(args.otlp)
+            traces = shown_url(target) if target else None
             traces_line = "recorded, not exported (use --otlp URL)"
             if traces:
                 traces_line = f"OTLP/HTTP to {traces}"
-                if not reachable(traces):
+                if not reachable(target or ""):
                     traces_line += "  (nothing answers there yet: spans will be dropped)"
             out.write(
                 "\n".join(

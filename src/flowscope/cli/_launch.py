@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from ._common import CliError, FailureLog, tracer_provider
+from ._common import CliError, FailureLog, shown_url, tracer_provider
 from ._regions import api_base_for_region, login_base_for
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             auth = {"Authorization": f"Bearer {token}"}
             if not args.no_schema:
                 _read_schema(client, args.flow_id, args.flow_version, auth)
-            out.write(f"POST {api_base}{LAUNCH_PATH}  flowId={args.flow_id}\n")
+            out.write(f"POST {shown_url(api_base)}{LAUNCH_PATH}  flowId={args.flow_id}\n")
             response = _send(client, "POST", LAUNCH_PATH, api_base, json=body, headers=auth)
             if response.is_error:
                 _print_failure(response, failures, redactor, "launch failed")
@@ -160,6 +160,7 @@ def _api_base(args: argparse.Namespace) -> str:
 def _send(client: httpx.Client, method: str, path: str, base: str, **kwargs: Any) -> httpx.Response:
     import httpx
 
+    base = shown_url(base)
     try:
         return client.request(method, path, **kwargs)
     except httpx.TimeoutException:
@@ -174,6 +175,7 @@ def _fetch_token(
     import httpx
 
     url = f"{login_base}/oauth/token"
+    shown = shown_url(url)
     try:
         response = client.post(
             url,
@@ -181,9 +183,9 @@ def _fetch_token(
             auth=httpx.BasicAuth(client_id, secret),
         )
     except httpx.TimeoutException:
-        raise CliError(f"POST {url} timed out", 1) from None
+        raise CliError(f"POST {shown} timed out", 1) from None
     except httpx.HTTPError as exc:
-        raise CliError(f"cannot reach {login_base}: {_reason(exc)}", 1) from None
+        raise CliError(f"cannot reach {shown_url(login_base)}: {_reason(exc)}", 1) from None
     document = _json_or_none(response)
     if response.is_error or not isinstance(document, dict):
         report = failures.reports[-1] if failures.reports else {}
@@ -191,13 +193,13 @@ def _fetch_token(
         reason = ": ".join(str(p) for p in (error.get("code"), error.get("message")) if p)
         reason = reason or response.reason_phrase
         raise CliError(
-            f"token request to {url} failed: {response.status_code} {reason}"
+            f"token request to {shown} failed: {response.status_code} {reason}"
             " (check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and the region)",
             1,
         )
     token = document.get("access_token")
     if not isinstance(token, str) or not token:
-        raise CliError(f"token request to {url} answered without an access_token", 1)
+        raise CliError(f"token request to {shown} answered without an access_token", 1)
     return token
 
 
