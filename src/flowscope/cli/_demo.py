@@ -69,6 +69,13 @@ def add_parser(commands: Any) -> None:
         "--metrics-port", type=int, default=9464, metavar="PORT", help="0 picks a free port"
     )
     parser.add_argument(
+        "--metrics-addr",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address /metrics listens on (default 127.0.0.1; 0.0.0.0 for a containerised "
+        "Prometheus on Linux)",
+    )
+    parser.add_argument(
         "--serve",
         action="store_true",
         help="keep the traffic and /metrics running until Ctrl-C (for Grafana)",
@@ -97,15 +104,17 @@ def run(args: argparse.Namespace) -> int:
 
     provider = tracer_provider("flowscope-demo", args.otlp)
     try:
-        server, _ = serve_metrics(args.metrics_port, "127.0.0.1")
+        server, _ = serve_metrics(args.metrics_port, args.metrics_addr)
     except OSError as exc:
         provider.shutdown()
         raise CliError(
-            f"cannot serve metrics on 127.0.0.1:{args.metrics_port}: {exc.strerror or exc} "
+            f"cannot serve metrics on {args.metrics_addr}:{args.metrics_port}: "
+            f"{exc.strerror or exc} "
             "(use --metrics-port 0 for a free port)",
             1,
         ) from None
-    metrics_url = f"http://127.0.0.1:{server.server_port}/metrics"
+    shown_host = "127.0.0.1" if args.metrics_addr in ("0.0.0.0", "::", "") else args.metrics_addr
+    metrics_url = f"http://{shown_host}:{server.server_port}/metrics"
     out = sys.stdout
     snapshot = Snapshot.take()
     try:
