@@ -25,6 +25,9 @@ class Reply:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without this, Nagle's algorithm and the
+    # client's delayed ACK stall every keep-alive response by tens of milliseconds.
+    disable_nagle_algorithm = True
     server: ScriptedServer
 
     def log_message(self, format: str, *args: object) -> None:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import multiprocessing
 import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 
 import httpx
 import psutil
@@ -26,7 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from flowscope import AsyncFlowScopeTransport, CallRecord, FlowMetrics, FlowScopeTransport
 
-from .servers import Reply, ScriptedServer
+from .servers import Reply
 
 SCALE = 4 if os.environ.get("FLOWSCOPE_SOAK") == "1" else 1
 ASYNC_CALLS = 5_000 * SCALE
@@ -63,20 +66,22 @@ def _operation(method: str, path: str) -> str:
     return "get_execution" if path.startswith(LAUNCH) else "get_flow"
 
 
-def _replies(server: ScriptedServer) -> None:
-    server.replies[LAUNCH] = Reply(
+def _replies() -> dict[str, Reply]:
+    replies: dict[str, Reply] = {}
+    replies[LAUNCH] = Reply(
         200, [JSON], json.dumps({"id": "exec-1", "flowVersion": {"id": "1.0"}}).encode()
     )
     error = {"message": "Invalid input", "code": "bad.request", "status": 400}
     for k in range(FLOWS):
         flow = _flow(k)
         if k % 2:
-            server.replies[f"/api/v2/flows/{flow}"] = Reply(400, [JSON], json.dumps(error).encode())
+            replies[f"/api/v2/flows/{flow}"] = Reply(400, [JSON], json.dumps(error).encode())
         else:
             body = {"id": flow, "name": f"Flow {k}", "inputSchema": {"type": "object"}}
-            server.replies[f"/api/v2/flows/{flow}"] = Reply(200, [JSON], json.dumps(body).encode())
+            replies[f"/api/v2/flows/{flow}"] = Reply(200, [JSON], json.dumps(body).encode())
     gone = {"message": "not found", "code": "not.found", "status": 404}
-    server.replies[f"{LAUNCH}/exec-gone"] = Reply(404, [JSON], json.dumps(gone).encode())
+    replies[f"{LAUNCH}/exec-gone"] = Reply(404, [JSON], json.dumps(gone).encode())
+    return replies
 
 
 class CountingProcessor(SpanProcessor):
@@ -97,10 +102,83 @@ class CountingProcessor(SpanProcessor):
             self.counts[key] += 1
 
 
-@pytest.fixture
-def load_server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as server:
-        _replies(server)
+def _reply_bytes(reply: Reply) -> bytes:
+    assert isinstance(reply.body, bytes)
+    head = [f"HTTP/1.1 {reply.status} X".encode()]
+    head += [f"{k}: {v}".encode() for k, v in reply.headers]
+    head.append(f"Content-Length: {len(reply.body)}".encode())
+    return b"\r\n".join(head) + b"\r\n\r\n" + reply.body
+
+
+async def _serve_async(replies: dict[str, Reply], ready: Queue[str], stop: Event) -> None:
+    """A minimal keep-alive HTTP/1.1 server: one event loop, no threads, canned replies."""
+    canned = {path: _reply_bytes(reply) for path, reply in replies.items()}
+    missing = _reply_bytes(Reply(404, [], b""))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1].split("?", 1)[0]
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                if length:
+                    await reader.readexactly(length)
+                writer.write(canned.get(path, missing))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+    host, port = server.sockets[0].getsockname()[:2]
+    ready.put(f"http://{host}:{port}")
+    async with server:
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+
+
+def _serve(replies: dict[str, Reply], ready: Queue[str], stop: Event) -> None:
+    asyncio.run(_serve_async(replies, ready, stop))
+
+
+class ServerProcess:
+    """A loopback server in its own process.
+
+    In the test's process, a threaded server would fight the client for the GIL, and the run
+    would measure that fight instead of flowscope.
+    """
+
+    def __init__(self, replies: dict[str, Reply]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._ready: Queue[str] = context.Queue()
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=_serve, args=(replies, self._ready, self._stop), daemon=True
+        )
+        self.url = ""
+
+    def __enter__(self) -> ServerProcess:
+        self._process.start()
+        self.url = self._ready.get(timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
+
+@pytest.fixture(scope="module")
+def load_server() -> Iterator[ServerProcess]:
+    with ServerProcess(_replies()) as server:
         yield server
 
 
@@ -173,7 +251,7 @@ def _rss() -> int:
 
 
 async def test_async_calls_at_high_concurrency_are_all_accounted_for(
-    load_server: ScriptedServer,
+    load_server: ServerProcess,
     counted: tuple[TracerProvider, CountingProcessor],
     registry: CollectorRegistry,
 ) -> None:
@@ -209,7 +287,7 @@ async def test_async_calls_at_high_concurrency_are_all_accounted_for(
 
 
 def test_threads_sharing_one_client_are_all_accounted_for(
-    load_server: ScriptedServer,
+    load_server: ServerProcess,
     counted: tuple[TracerProvider, CountingProcessor],
     registry: CollectorRegistry,
 ) -> None:

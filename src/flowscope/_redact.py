@@ -96,13 +96,16 @@ _JWT_RE = re.compile(
 _BEARER_RE = re.compile(r"\b(?P<scheme>bearer)\s+(?P<cred>[A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 _BASIC_RE = re.compile(r"\b(?P<scheme>basic)\s+(?P<cred>[A-Za-z0-9+/]+=*)", re.IGNORECASE)
 # ``key=value``, ``key: value``, ``"key":"value"``, ``\"key\":\"value\"`` and ``'key': 'value'``
-# inside free text such as log lines and error messages.
+# inside free text such as log lines and error messages. Quoted values are written as unrolled
+# loops (``"[^"\\]*(?:\\.[^"\\]*)*"``): a repeated alternation makes the regex engine keep
+# state per character, about 200 bytes each, so a long unterminated string in a cut error body
+# cost megabytes.
 _PAIR_RE = re.compile(
     r"(?<![A-Za-z0-9_.\-])(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,80})(?:\\?[\"'])?[ \t]*[:=][ \t]*"
     r"(?P<value>"
-    r"\"(?:[^\"\\\n]|\\.)*\""
-    r"|'(?:[^'\\\n]|\\.)*'"
-    r"|\\\"(?:(?!\\\")[^\n])*\\\""
+    r"\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\""
+    r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
+    r"|\\\"[^\n\\]*(?:\\(?!\")[^\n\\]*)*\\\""
     r"|(?:(?:" + "|".join(re.escape(s) for s in _SCHEMES) + r")[ \t]+)?"
     r"[^\s\"'\\&,;<>(){}\[\]]+"
     r")",
