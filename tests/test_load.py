@@ -3,7 +3,7 @@
 5,000 async calls at a concurrency of 200, and 8 threads x 1,000 sync calls sharing one client,
 against a loopback server. The mix covers launches (200), flow lookups (200 and 400) and
 execution lookups (404), so success and error paths (with error bodies read and replayed)
-run side by side. Metrics and spans must count exactly what was sent.
+run side by side. Metrics, spans and failure log records must count exactly what was sent.
 
 ``FLOWSCOPE_SOAK=1`` multiplies the sizes by 4.
 """
@@ -11,8 +11,10 @@ run side by side. Metrics and spans must count exactly what was sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
+import logging
 import multiprocessing
 import os
 import threading
@@ -27,13 +29,14 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
 
-from flowscope import AsyncFlowScopeTransport, CallRecord, FlowMetrics, FlowScopeTransport
+from flowscope import CallRecord, FlowMetrics, FlowScopeTransport, instrument
 
 from .servers import Reply
 
 SCALE = 4 if os.environ.get("FLOWSCOPE_SOAK") == "1" else 1
 ASYNC_CALLS = 5_000 * SCALE
 CONCURRENCY = 200
+ASYNC_CLIENTS = 20
 THREADS = 8
 CALLS_PER_THREAD = 1_000 * SCALE
 FLOWS = 10
@@ -191,6 +194,47 @@ def counted() -> Iterator[tuple[TracerProvider, CountingProcessor]]:
     provider.shutdown()
 
 
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            for line in FIGURES:
+                reporter.write_line(line)
+
+
+class CountingHandler(logging.Handler):
+    """Counts the failure records of the ``flowscope`` logger instead of keeping them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self._count_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING and hasattr(record, "flowscope"):
+            with self._count_lock:
+                self.count += 1
+
+
+@pytest.fixture
+def warnings() -> Iterator[CountingHandler]:
+    log = logging.getLogger("flowscope")
+    handler = CountingHandler()
+    old = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING)
+    log.propagate = False  # thousands of records are counted here, not kept by pytest
+    yield handler
+    log.removeHandler(handler)
+    log.level, log.propagate = old
+
+
 def _expected(calls: int) -> Counter[tuple[str, str, str, str]]:
     out: Counter[tuple[str, str, str, str]] = Counter()
     for i in range(calls):
@@ -200,7 +244,11 @@ def _expected(calls: int) -> Counter[tuple[str, str, str, str]]:
 
 
 def _assert_accounted(
-    registry: CollectorRegistry, processor: CountingProcessor, calls: int, statuses: Counter[str]
+    registry: CollectorRegistry,
+    processor: CountingProcessor,
+    warnings: CountingHandler,
+    calls: int,
+    statuses: Counter[str],
 ) -> None:
     expected = _expected(calls)
     by_status: Counter[str] = Counter()
@@ -238,6 +286,8 @@ def _assert_accounted(
     )
     assert processor.counts == spans
     assert sum(processor.counts.values()) == calls
+    failed = sum(n for (_, _, _, status), n in expected.items() if int(status) >= 400)
+    assert warnings.count == failed  # one log record per failed call
 
 
 def _live_records() -> int:
@@ -254,19 +304,31 @@ async def test_async_calls_at_high_concurrency_are_all_accounted_for(
     load_server: ServerProcess,
     counted: tuple[TracerProvider, CountingProcessor],
     registry: CollectorRegistry,
+    warnings: CountingHandler,
 ) -> None:
     provider, processor = counted
     metrics = FlowMetrics(registry)
-    transport = AsyncFlowScopeTransport(tracer_provider=provider, metrics=metrics)
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    # 200 calls in flight over several pools: httpcore scans every connection of a pool for
+    # each request, so a single pool of 200 connections would measure that scan.
+    per_client = CONCURRENCY // ASYNC_CLIENTS
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
     statuses: Counter[str] = Counter()
     gate = asyncio.Semaphore(CONCURRENCY)
-    async with httpx.AsyncClient(
-        base_url=load_server.url, transport=transport, limits=limits, timeout=60
-    ) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            instrument(
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=load_server.url, limits=limits, timeout=60)
+                ),
+                tracer_provider=provider,
+                metrics=metrics,
+            )
+            for _ in range(ASYNC_CLIENTS)
+        ]
 
         async def one(i: int) -> None:
             method, path, _, _ = _plan(i)
+            client = clients[i % ASYNC_CLIENTS]
             async with gate:
                 if method == "POST":
                     response = await client.post(path, json={"flowId": _flow(i)})
@@ -276,12 +338,16 @@ async def test_async_calls_at_high_concurrency_are_all_accounted_for(
             assert response.headers["content-type"] == "application/json"
             assert response.json()
 
-        await one(0)  # warm up: first imports, first connection
+        await asyncio.gather(*(one(i) for i in range(ASYNC_CLIENTS)))  # warm up every pool
         records_before = _live_records()
         rss_before = _rss()
-        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(1, ASYNC_CALLS))), 300)
+        calls = (one(i) for i in range(ASYNC_CLIENTS, ASYNC_CALLS))
+        await asyncio.wait_for(asyncio.gather(*calls), 300)
         rss_growth = _rss() - rss_before
-    _assert_accounted(registry, processor, ASYNC_CALLS, statuses)
+    _assert_accounted(registry, processor, warnings, ASYNC_CALLS, statuses)
+    FIGURES.append(
+        f"\nload: {ASYNC_CALLS} async calls accounted, RSS growth {rss_growth / 2**20:.1f} MiB"
+    )
     assert rss_growth < RSS_BUDGET, f"RSS grew {rss_growth / 2**20:.0f} MiB"
     assert _live_records() <= records_before + 1  # nothing is kept per call
 
@@ -290,6 +356,7 @@ def test_threads_sharing_one_client_are_all_accounted_for(
     load_server: ServerProcess,
     counted: tuple[TracerProvider, CountingProcessor],
     registry: CollectorRegistry,
+    warnings: CountingHandler,
 ) -> None:
     provider, processor = counted
     transport = FlowScopeTransport(tracer_provider=provider, metrics=FlowMetrics(registry))
@@ -330,6 +397,10 @@ def test_threads_sharing_one_client_are_all_accounted_for(
         assert not any(t.is_alive() for t in threads), "a worker is stuck: deadlock?"
         rss_growth = _rss() - rss_before
     assert not failures, failures[:3]
-    _assert_accounted(registry, processor, THREADS * CALLS_PER_THREAD, statuses)
+    _assert_accounted(registry, processor, warnings, THREADS * CALLS_PER_THREAD, statuses)
+    FIGURES.append(
+        f"load: {THREADS}x{CALLS_PER_THREAD} sync calls accounted, "
+        f"RSS growth {rss_growth / 2**20:.1f} MiB"
+    )
     assert rss_growth < RSS_BUDGET, f"RSS grew {rss_growth / 2**20:.0f} MiB"
     assert _live_records() <= records_before + THREADS  # at most one last record per thread

@@ -458,15 +458,13 @@ class Engine:
         """An id from the request or the network, as it may leave the process.
 
         Ids are chosen by callers and servers: one may be a JWT (which fits the plain-id
-        alphabet) or ``access_token:...``, be megabytes long, or hold a lone surrogate (valid
-        JSON, not UTF-8, so the OTLP exporter would drop the whole batch).
+        alphabet) or ``access_token:...``, be megabytes long, hold a newline (a forged log line)
+        or a lone surrogate (valid JSON, not UTF-8: the OTLP exporter would drop the whole batch).
         """
         value = self.redactor.text(flow_id).value
         value = value[:_MAX_ID_CHARS] if isinstance(value, str) else REDACTED
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "replace").decode("utf-8")
+        if not value.isprintable():
+            value = "".join(ch if ch.isprintable() else "_" for ch in value)
         return value
 
     def _safe_optional(self, value: str | None) -> str | None:

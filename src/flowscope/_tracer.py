@@ -173,9 +173,7 @@ class _GuardedTracer(trace.Tracer):
         except Exception as exc:
             self._engine.internal_error("span", exc)
 
-    def _record_exception(
-        self, span: Span, exc: Exception, record: bool, set_status: bool
-    ) -> None:
+    def _record_exception(self, span: Span, exc: Exception, record: bool, set_status: bool) -> None:
         try:
             if not span.is_recording():
                 return
