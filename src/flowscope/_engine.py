@@ -49,6 +49,9 @@ LAST_RECORD: ContextVar[CallRecord | None] = ContextVar("flowscope_record", defa
 RESEND_COUNT_EXTENSION = "flowscope.resend_count"
 
 _MAX_ID_CHARS = 128
+# Ids made of these only cannot hold a bearer string, a key=value pair or a JWT (those start
+# with "eyJ"); user-configured patterns may match anything, so then every id is scanned.
+_PLAIN_ID = re.compile(r"[0-9A-Za-z_-][0-9A-Za-z._-]{0,127}")
 _VERSION_URI = re.compile(r"/api/v2/flows/([^/]+)/versions/([^/?#]+)")
 _JSON_TYPE = re.compile(r"[/+]json\b", re.IGNORECASE)
 
@@ -109,6 +112,7 @@ class Engine:
         self.metrics = metrics
         self._schemas: dict[str, Mapping[str, Any]] = dict(self.config.input_schemas)
         self._failed_stages: set[str] = set()
+        self._plain_ids = not self.config.redact_patterns
         self._lock = threading.Lock()
 
     # -- fail open ---------------------------------------------------------------------------
@@ -461,6 +465,8 @@ class Engine:
         alphabet) or ``access_token:...``, be megabytes long, hold a newline (a forged log line)
         or a lone surrogate (valid JSON, not UTF-8: the OTLP exporter would drop the whole batch).
         """
+        if self._plain_ids and _PLAIN_ID.fullmatch(flow_id) and not flow_id.startswith("eyJ"):
+            return flow_id  # a UUID or an opaque token: nothing in it can be a secret we know
         value = self.redactor.text(flow_id).value
         value = value[:_MAX_ID_CHARS] if isinstance(value, str) else REDACTED
         if not value.isprintable():

@@ -166,6 +166,22 @@ class _Node:
         return "$" + "".join(reversed(parts))
 
 
+#: Headers whose values the HTTP stack and the tracing propagator write (no user text): not
+#: worth scanning on every call.
+_PROTOCOL_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "traceparent",
+        "tracestate",
+        "transfer-encoding",
+    }
+)
+
 class Redactor:
     """The redaction engine, usable on its own.
 
@@ -259,6 +275,8 @@ class Redactor:
 
     def _header_value(self, name: str, value: str) -> tuple[str, bool]:
         lower = name.lower()
+        if lower in _PROTOCOL_HEADERS:
+            return value, False
         if self.is_sensitive_header(name):
             stripped = value.strip()
             if not stripped:

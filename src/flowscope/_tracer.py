@@ -9,6 +9,7 @@ broken ``TracerProvider`` (one whose processors raise) from failing the call it 
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["GuardedTracerProvider"]
 
 _URL_KEYS = ("url.full", "http.url")
+_CAPTURE_VARIABLES = (
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
+)
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 
 
@@ -59,6 +64,11 @@ class _GuardedTracer(trace.Tracer):
     def __init__(self, tracer: trace.Tracer, engine: Engine) -> None:
         self._tracer = tracer
         self._engine = engine
+        # The instrumentation reads these when it is built, as this tracer is: only then can
+        # header attributes appear, so only then are ended spans scanned for them.
+        self._captures_headers = any(
+            os.environ.get(name, "").strip() for name in _CAPTURE_VARIABLES
+        )
 
     def start_span(
         self,
@@ -125,10 +135,12 @@ class _GuardedTracer(trace.Tracer):
         except BaseException as exc:
             if isinstance(exc, Exception):
                 self._record_exception(span, exc, record_exception, set_status_on_exception)
-            self._scrub_headers(span)
+            if self._captures_headers:
+                self._scrub_headers(span)
             self._exit(manager, exc)
             raise
-        self._scrub_headers(span)
+        if self._captures_headers:
+            self._scrub_headers(span)
         self._exit(manager, None)
 
     # -- redaction ---------------------------------------------------------------------------
