@@ -451,3 +451,20 @@ def test_secrets_never_reach_spans_or_logs(
     token_span = next(s for s in spans.all() if _attrs(s)["flow.operation"] == "token")
     assert _attrs(token_span)["flow.error.code"] == "invalid_client"
     assert _attrs(token_span)["flow.id"] == "__none__"
+
+
+def test_flow_id_in_the_path_is_diagnosed_as_a_launch(
+    server: ScriptedServer, spans: Spans, metrics: flowscope.FlowMetrics
+) -> None:
+    path = f"/api/v2/flows/{FLOW_ID}/executions"
+    server.replies[path] = _json(404, {"code": "not.found", "message": "Not found", "status": 404})
+    transport = FlowScopeTransport(tracer_provider=spans.provider, metrics=metrics)
+    with httpx.Client(base_url=server.url, transport=transport) as client:
+        assert client.post(path, json={"inputData": {"Flow.x": "1"}}).status_code == 404
+    span = spans.one()
+    a = _attrs(span)
+    assert a["flow.operation"] == "launch"
+    assert a["url.template"] == "/api/v2/flows/{flowId}/executions"
+    assert a["flow.id"] == FLOW_ID
+    hints = {e.attributes["hint.code"] for e in span.events if e.name == "flow.hint"}
+    assert "flow-id-in-path" in hints

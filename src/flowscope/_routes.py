@@ -92,6 +92,9 @@ class RouteMatch:
 
 DEFAULT_ROUTES: tuple[Route, ...] = (
     Route("launch", "POST", "/api/v2/flows/executions"),
+    # Wrong, but common: the flow id put in the path. Seen as launches so the mistake is named.
+    Route("launch", "POST", "/api/v2/flows/{flowId}/executions"),
+    Route("launch", "POST", "/api/v2/flows/executions/{flowExecutionId}"),
     Route("get_execution", "GET", "/api/v2/flows/executions/{flowExecutionId}"),
     Route("get_flow", "GET", "/api/v2/flows/{flowId}"),
     Route("get_flow", "GET", "/api/v2/flows/{flowId}/versions"),
