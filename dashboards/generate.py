@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +53,32 @@ def _rate(metric: str, flow: str, *matchers: str, fn: str = "rate") -> str:
     return f"{fn}({_selector(metric, flow, *matchers)}[$__rate_interval])"
 
 
+def _in_range(metric: str, flow: str) -> str:
+    """How much ``metric`` grew over the dashboard's whole time range (for instant queries)."""
+    return f"increase({_selector(metric, flow)}[$__range])"
+
+
+def _sum_by(labels: str, expr: str) -> str:
+    return f"sum by ({labels}) ({expr})"
+
+
+def _legend(label: str) -> str:
+    return "{{" + label + "}}"
+
+
 def ratio_400(flow: str, by: str) -> str:
     """The share of answered calls that got a 400, by ``by``.
 
     Flows without a single 400 show 0 rather than no data (``or 0 * total``), so a healthy flow
     reads as healthy instead of missing.
     """
-    total = f"sum by ({by}) ({_rate(REQUESTS, flow)})"
-    bad = f"sum by ({by}) ({_rate(REQUESTS, flow, BAD_REQUEST)})"
+    total = _sum_by(by, _rate(REQUESTS, flow))
+    bad = _sum_by(by, _rate(REQUESTS, flow, BAD_REQUEST))
     return f"({bad} or 0 * {total}) / {total}"
 
 
 def latency_quantile(q: float, flow: str, by: str = "le") -> str:
-    return f"histogram_quantile({q}, sum by ({by}) ({_rate(DURATION_BUCKET, flow)}))"
+    return f"histogram_quantile({q}, {_sum_by(by, _rate(DURATION_BUCKET, flow))})"
 
 
 # -- building blocks -------------------------------------------------------------------------------
@@ -100,6 +114,10 @@ def thresholds(*steps: tuple[float, str]) -> Json:
     return {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in steps]}
 
 
+def fixed_color(color: str) -> Json:
+    return {"mode": "fixed", "fixedColor": color}
+
+
 def link(title: str, url: str, tooltip: str, icon: str = "dashboard") -> Json:
     """A link in the shape Grafana's schema wants for both panel and data links."""
     return {
@@ -126,6 +144,7 @@ def detail_link(flow: str) -> Json:
 
 
 RATIO_THRESHOLDS = thresholds((0, "green"), (RATIO_WARN, "orange"), (2 * RATIO_WARN, "red"))
+THRESHOLD_COLORS: Json = {"mode": "thresholds"}
 
 TIMESERIES_OPTIONS: Json = {
     "legend": {
@@ -160,88 +179,217 @@ STAT_OPTIONS: Json = {
     "showPercentChange": False,
 }
 
+TABLE_OPTIONS: Json = {
+    "showHeader": True,
+    "cellHeight": "sm",
+    "sortBy": [{"displayName": "errors", "desc": True}],
+    "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": ""},
+}
 
-class Layout:
-    """Places panels left to right on Grafana's 24-column grid and numbers them."""
+BARGAUGE_OPTIONS: Json = {
+    "displayMode": "gradient",
+    "orientation": "horizontal",
+    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+    "showUnfilled": True,
+    "valueMode": "color",
+    "namePlacement": "auto",
+    "sizing": "auto",
+    "minVizHeight": 16,
+    "minVizWidth": 8,
+    "maxVizHeight": 300,
+}
 
-    def __init__(self) -> None:
-        self.panels: list[Json] = []
-        self._x = 0
-        self._y = 0
-        self._row_height = 0
+HEATMAP_OPTIONS: Json = {
+    "calculate": False,
+    "cellGap": 1,
+    "color": {
+        "mode": "scheme",
+        "scheme": "Oranges",
+        "fill": "dark",
+        "scale": "exponential",
+        "exponent": 0.5,
+        "steps": 64,
+        "reverse": False,
+    },
+    "exemplars": {"color": "rgba(255,0,255,0.7)"},
+    "filterValues": {"le": 1e-9},
+    "legend": {"show": True},
+    "rowsFrame": {"layout": "auto"},
+    "tooltip": {"mode": "single", "yHistogram": False, "showColorScale": False},
+    "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"},
+    "cellValues": {"unit": "short"},
+}
 
-    def row(self, title: str) -> None:
-        self._newline()
-        self.panels.append(
-            {
-                "type": "row",
-                "id": len(self.panels) + 1,
-                "title": title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": self._y},
-                "panels": [],
-            }
-        )
-        self._y += 1
 
-    def add(
-        self,
-        kind: str,
-        title: str,
-        description: str,
-        targets: list[Json],
-        *,
-        unit: str,
-        size: tuple[int, int],
-        options: Json | None = None,
-        custom: Json | None = None,
-        color: Json | None = None,
-        steps: Json | None = None,
-        links: list[Json] | None = None,
-        min_value: float | None = None,
-        max_value: float | None = None,
-        decimals: int | None = None,
-        transformations: list[Json] | None = None,
-    ) -> None:
-        width, height = size
-        if self._x + width > 24:
-            self._newline()
-        defaults: Json = {"unit": unit}
-        if custom is not None:
-            defaults["custom"] = custom
-        if color is not None:
-            defaults["color"] = color
-        if steps is not None:
-            defaults["thresholds"] = steps
-        if links:
-            defaults["links"] = links
-        if min_value is not None:
-            defaults["min"] = min_value
-        if max_value is not None:
-            defaults["max"] = max_value
-        if decimals is not None:
-            defaults["decimals"] = decimals
-        panel: Json = {
-            "type": kind,
-            "id": len(self.panels) + 1,
-            "title": title,
-            "description": description,
-            "datasource": DATASOURCE,
-            "gridPos": {"h": height, "w": width, "x": self._x, "y": self._y},
-            "targets": targets,
-            "fieldConfig": {"defaults": defaults, "overrides": []},
-            "options": options if options is not None else {},
-        }
-        if transformations:
-            panel["transformations"] = transformations
-        self.panels.append(panel)
-        self._x += width
-        self._row_height = max(self._row_height, height)
+# -- panel shapes ----------------------------------------------------------------------------------
 
-    def _newline(self) -> None:
-        self._y += self._row_height
-        self._x = 0
-        self._row_height = 0
+
+def panel(
+    kind: str,
+    title: str,
+    description: str,
+    targets: list[Json],
+    *,
+    size: tuple[int, int],
+    unit: str,
+    options: Json,
+    custom: Json | None = None,
+    color: Json | None = None,
+    steps: Json | None = None,
+    links: Sequence[Json] = (),
+    min_value: float | None = None,
+    decimals: int | None = None,
+    transformations: Sequence[Json] = (),
+) -> Json:
+    """Any panel ``size`` (width, height) wide and high; ``place`` numbers and positions it."""
+    defaults: Json = {"unit": unit}
+    if custom is not None:
+        defaults["custom"] = custom
+    if color is not None:
+        defaults["color"] = color
+    if steps is not None:
+        defaults["thresholds"] = steps
+    if links:
+        defaults["links"] = list(links)
+    if min_value is not None:
+        defaults["min"] = min_value
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    built: Json = {
+        "type": kind,
+        "id": 0,  # set by place(), here so that it sits where Grafana writes it
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": size[1], "w": size[0]},
+        "targets": targets,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options,
+    }
+    if transformations:
+        built["transformations"] = list(transformations)
+    return built
+
+
+def timeseries(
+    title: str,
+    description: str,
+    targets: list[Json],
+    *,
+    size: tuple[int, int],
+    unit: str = "reqps",
+    custom: Json = TIMESERIES_STYLE,
+    steps: Json | None = None,
+    links: Sequence[Json] = (),
+    min_value: float | None = None,
+) -> Json:
+    return panel(
+        "timeseries",
+        title,
+        description,
+        targets,
+        size=size,
+        unit=unit,
+        options=TIMESERIES_OPTIONS,
+        custom=custom,
+        steps=steps,
+        links=links,
+        min_value=min_value,
+    )
+
+
+def stat(
+    title: str,
+    description: str,
+    query: Json,
+    *,
+    size: tuple[int, int],
+    unit: str,
+    color: Json,
+    steps: Json | None = None,
+    links: Sequence[Json] = (),
+    decimals: int | None = None,
+) -> Json:
+    return panel(
+        "stat",
+        title,
+        description,
+        [query],
+        size=size,
+        unit=unit,
+        options=STAT_OPTIONS,
+        color=color,
+        steps=steps,
+        links=links,
+        decimals=decimals,
+    )
+
+
+def counts_table(
+    title: str,
+    description: str,
+    metric: str,
+    flow: str,
+    columns: Sequence[str],
+    *,
+    size: tuple[int, int],
+    top: int | None = None,
+    links: Sequence[Json] = (),
+) -> Json:
+    """How often each combination of ``columns`` was counted in the time range, most first."""
+    expr = _sum_by(", ".join(columns), _in_range(metric, flow))
+    if top is not None:
+        expr = f"topk({top}, {expr})"
+    # The instant query gives each row one "Value" column; show it last, named "errors".
+    organize: Json = {
+        "id": "organize",
+        "options": {
+            "excludeByName": {"Time": True},
+            "indexByName": {column: i for i, column in enumerate((*columns, "Value"))},
+            "renameByName": {"Value": "errors"},
+        },
+    }
+    return panel(
+        "table",
+        title,
+        description,
+        [target(expr, instant=True, fmt="table")],
+        size=size,
+        unit="short",
+        options=TABLE_OPTIONS,
+        links=links,
+        decimals=0,
+        transformations=[organize],
+    )
+
+
+def row(title: str) -> Json:
+    return {
+        "type": "row",
+        "id": 0,
+        "title": title,
+        "collapsed": False,
+        "gridPos": {"h": 1, "w": 24},
+        "panels": [],
+    }
+
+
+def place(*panels: Json) -> list[Json]:
+    """Number ``panels`` and lay them left to right on Grafana's 24-column grid.
+
+    A panel that does not fit in what is left of the line, and every row, starts a new line
+    below the tallest panel of the previous one.
+    """
+    placed: list[Json] = []
+    x = y = line_height = 0
+    for number, built in enumerate(panels, start=1):
+        grid = built["gridPos"]
+        if built["type"] == "row" or x + grid["w"] > 24:
+            x, y, line_height = 0, y + line_height, 0
+        placed.append({**built, "id": number, "gridPos": {**grid, "x": x, "y": y}})
+        x += grid["w"]
+        line_height = max(line_height, grid["h"])
+    return placed
 
 
 def datasource_variable() -> Json:
@@ -324,186 +472,190 @@ def dashboard(
     }
 
 
+# -- what both dashboards show: for the selected flows (by flow) or for one (by operation) --------
+
+
+def ratio_400_timeseries(
+    title: str,
+    description: str,
+    flow: str,
+    by: str,
+    *,
+    size: tuple[int, int],
+    thresholds_style: str,
+    links: Sequence[Json] = (),
+) -> Json:
+    return timeseries(
+        title,
+        description,
+        [target(ratio_400(flow, by), _legend(by))],
+        size=size,
+        unit="percentunit",
+        custom={**TIMESERIES_STYLE, "thresholdsStyle": {"mode": thresholds_style}},
+        steps=RATIO_THRESHOLDS,
+        links=links,
+        min_value=0,
+    )
+
+
+def ratio_400_stat(
+    title: str,
+    description: str,
+    query: Json,
+    *,
+    size: tuple[int, int],
+    links: Sequence[Json] = (),
+) -> Json:
+    return stat(
+        title,
+        description,
+        query,
+        size=size,
+        unit="percentunit",
+        color=THRESHOLD_COLORS,
+        steps=RATIO_THRESHOLDS,
+        links=links,
+        decimals=1,
+    )
+
+
+def latency_timeseries(description: str, flow: str, *, size: tuple[int, int]) -> Json:
+    quantiles = {"A": 0.5, "B": 0.95, "C": 0.99}
+    return timeseries(
+        "Latency p50 / p95 / p99",
+        description,
+        [
+            target(latency_quantile(q, flow), f"p{round(q * 100)}", ref=ref, exemplar=True)
+            for ref, q in quantiles.items()
+        ],
+        size=size,
+        unit="s",
+    )
+
+
+def rate_limited_timeseries(description: str, flow: str, by: str, *, size: tuple[int, int]) -> Json:
+    return timeseries(
+        "429 rate (rate limited)",
+        description,
+        [target(_sum_by(by, _rate(REQUESTS, flow, RATE_LIMITED)), _legend(by))],
+        size=size,
+    )
+
+
+def transport_errors_timeseries(
+    description: str, flow: str, by: str, *, size: tuple[int, int]
+) -> Json:
+    expr = _sum_by(f"{by}, exception", _rate(TRANSPORT_ERRORS, flow))
+    return timeseries(
+        "Transport errors",
+        description,
+        [target(expr, _legend(by) + ": {{exception}}")],
+        size=size,
+    )
+
+
 # -- the dashboards --------------------------------------------------------------------------------
 
 
 def overview_dashboard() -> Json:
     """Every flow at a glance: where the 400s are, why, and how fast calls are."""
     flow = 'flow=~"$flow"'
-    to_detail = detail_link("${__field.labels.flow}")
-    # Table rows hold labels as columns, not as field labels.
-    row_to_detail = detail_link("${__data.fields.flow}")
-    layout = Layout()
-
-    layout.row("400s")
-    layout.add(
-        "timeseries",
-        "400 rate per flow",
-        "Share of each flow's answered calls that got HTTP 400 (bad request), usually a payload "
-        "mistake. Transport failures are not in the denominator. Click a series for that "
-        "flow's drill-down.",
-        [target(ratio_400(flow, "flow"), "{{flow}}")],
-        unit="percentunit",
-        size=(16, 9),
-        options=TIMESERIES_OPTIONS,
-        custom={**TIMESERIES_STYLE, "thresholdsStyle": {"mode": "line+area"}},
-        steps=RATIO_THRESHOLDS,
-        links=[to_detail],
-        min_value=0,
+    to_detail = [detail_link("${__field.labels.flow}")]
+    panels = place(
+        row("400s"),
+        ratio_400_timeseries(
+            "400 rate per flow",
+            "Share of each flow's answered calls that got HTTP 400 (bad request), usually a "
+            "payload mistake. Transport failures are not in the denominator. Click a series for "
+            "that flow's drill-down.",
+            flow,
+            "flow",
+            size=(16, 9),
+            thresholds_style="line+area",
+            links=to_detail,
+        ),
+        ratio_400_stat(
+            "Worst flow by 400 rate",
+            "The flow with the highest 400 rate right now. Orange from 5 %, red from 10 %.",
+            target(f"topk(1, {ratio_400(flow, 'flow')})", "{{flow}}"),
+            size=(8, 9),
+            links=to_detail,
+        ),
+        row("Traffic and errors"),
+        timeseries(
+            "Requests by status code",
+            "Flow calls per second that got a response, split by HTTP status code.",
+            [target(_sum_by("status_code", _rate(REQUESTS, flow)), "{{status_code}}")],
+            size=(12, 9),
+        ),
+        panel(
+            "bargauge",
+            "Top error codes",
+            "The error codes (the code field of Genesys error bodies, e.g. bad.request) most "
+            "seen in the selected time range, with their HTTP status.",
+            [
+                target(
+                    f"topk(10, {_sum_by('error_code, status_code', _in_range(ERRORS, flow))})",
+                    "{{error_code}} ({{status_code}})",
+                    instant=True,
+                )
+            ],
+            size=(12, 9),
+            unit="short",
+            options=BARGAUGE_OPTIONS,
+            color={"mode": "continuous-YlRd"},
+            decimals=0,
+        ),
+        counts_table(
+            "Top failing fields",
+            "The request fields Genesys named in error responses (details[].fieldName and "
+            "nested errors), per flow, over the selected time range: what to fix in the payload "
+            "first.",
+            ERROR_FIELDS,
+            flow,
+            ("flow", "field"),
+            size=(12, 9),
+            top=20,
+            # Table rows hold labels as columns, not as field labels.
+            links=[detail_link("${__data.fields.flow}")],
+        ),
+        latency_timeseries(
+            "Duration of flow calls, including those that failed without a response. The dots "
+            "are exemplars: click one to open that call's trace in Jaeger.",
+            flow,
+            size=(12, 9),
+        ),
+        row("Rate limits, transport and cardinality"),
+        rate_limited_timeseries(
+            "Calls per second answered 429 Too Many Requests. Genesys limits requests per OAuth "
+            "client (about 3,000 a minute), so a storm usually hits every flow at once.",
+            flow,
+            "flow",
+            size=(8, 8),
+        ),
+        transport_errors_timeseries(
+            "Calls per second that failed without any HTTP response (timeouts, refused or reset "
+            "connections), by exception type.",
+            flow,
+            "flow",
+            size=(8, 8),
+        ),
+        timeseries(
+            "Label overflow (cardinality guard)",
+            "Label values folded into __other__ per second because the flow, field or "
+            "error_code label reached its limit. Anything above zero means some series are "
+            "merged: raise max_flows / max_fields / max_error_codes or map flow ids to names.",
+            [target(_sum_by("label", f"rate({LABEL_OVERFLOW}[$__rate_interval])"), "{{label}}")],
+            size=(8, 8),
+            unit="cps",
+        ),
     )
-    layout.add(
-        "stat",
-        "Worst flow by 400 rate",
-        "The flow with the highest 400 rate right now. Orange from 5 %, red from 10 %.",
-        [target(f"topk(1, {ratio_400(flow, 'flow')})", "{{flow}}")],
-        unit="percentunit",
-        size=(8, 9),
-        options=STAT_OPTIONS,
-        color={"mode": "thresholds"},
-        steps=RATIO_THRESHOLDS,
-        links=[to_detail],
-        decimals=1,
-    )
-
-    layout.row("Traffic and errors")
-    layout.add(
-        "timeseries",
-        "Requests by status code",
-        "Flow calls per second that got a response, split by HTTP status code.",
-        [target(f"sum by (status_code) ({_rate(REQUESTS, flow)})", "{{status_code}}")],
-        unit="reqps",
-        size=(12, 9),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-    layout.add(
-        "bargauge",
-        "Top error codes",
-        "The error codes (the code field of Genesys error bodies, e.g. bad.request) most seen "
-        "in the selected time range, with their HTTP status.",
-        [
-            target(
-                f"topk(10, sum by (error_code, status_code) "
-                f"(increase({_selector(ERRORS, flow)}[$__range])))",
-                "{{error_code}} ({{status_code}})",
-                instant=True,
-            )
-        ],
-        unit="short",
-        size=(12, 9),
-        options={
-            "displayMode": "gradient",
-            "orientation": "horizontal",
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "showUnfilled": True,
-            "valueMode": "color",
-            "namePlacement": "auto",
-            "sizing": "auto",
-            "minVizHeight": 16,
-            "minVizWidth": 8,
-            "maxVizHeight": 300,
-        },
-        color={"mode": "continuous-YlRd"},
-        decimals=0,
-    )
-    layout.add(
-        "table",
-        "Top failing fields",
-        "The request fields Genesys named in error responses (details[].fieldName and nested "
-        "errors), per flow, over the selected time range: what to fix in the payload first.",
-        [
-            target(
-                f"topk(20, sum by (flow, field) "
-                f"(increase({_selector(ERROR_FIELDS, flow)}[$__range])))",
-                "__auto",
-                instant=True,
-                fmt="table",
-            )
-        ],
-        unit="short",
-        size=(12, 9),
-        options={
-            "showHeader": True,
-            "cellHeight": "sm",
-            "sortBy": [{"displayName": "errors", "desc": True}],
-            "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": ""},
-        },
-        decimals=0,
-        links=[row_to_detail],
-        transformations=[
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True},
-                    "indexByName": {"flow": 0, "field": 1, "Value": 2},
-                    "renameByName": {"Value": "errors"},
-                },
-            }
-        ],
-    )
-    layout.add(
-        "timeseries",
-        "Latency p50 / p95 / p99",
-        "Duration of flow calls, including those that failed without a response. The dots are "
-        "exemplars: click one to open that call's trace in Jaeger.",
-        [
-            target(latency_quantile(0.5, flow), "p50", ref="A", exemplar=True),
-            target(latency_quantile(0.95, flow), "p95", ref="B", exemplar=True),
-            target(latency_quantile(0.99, flow), "p99", ref="C", exemplar=True),
-        ],
-        unit="s",
-        size=(12, 9),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-
-    layout.row("Rate limits, transport and cardinality")
-    layout.add(
-        "timeseries",
-        "429 rate (rate limited)",
-        "Calls per second answered 429 Too Many Requests. Genesys limits requests per OAuth "
-        "client (about 3,000 a minute), so a storm usually hits every flow at once.",
-        [target(f"sum by (flow) ({_rate(REQUESTS, flow, RATE_LIMITED)})", "{{flow}}")],
-        unit="reqps",
-        size=(8, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-    layout.add(
-        "timeseries",
-        "Transport errors",
-        "Calls per second that failed without any HTTP response (timeouts, refused or reset "
-        "connections), by exception type.",
-        [
-            target(
-                f"sum by (flow, exception) ({_rate(TRANSPORT_ERRORS, flow)})",
-                "{{flow}}: {{exception}}",
-            )
-        ],
-        unit="reqps",
-        size=(8, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-    layout.add(
-        "timeseries",
-        "Label overflow (cardinality guard)",
-        "Label values folded into __other__ per second because the flow, field or error_code "
-        "label reached its limit. Anything above zero means some series are merged: raise "
-        "max_flows / max_fields / max_error_codes or map flow ids to names.",
-        [target(f"sum by (label) (rate({LABEL_OVERFLOW}[$__rate_interval]))", "{{label}}")],
-        unit="cps",
-        size=(8, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-
     return dashboard(
         OVERVIEW_UID,
         "flowscope / Flows overview",
         "Genesys Cloud flow calls made through flowscope: 400 rates, error codes, failing "
         "fields, latency with trace exemplars, rate limiting and transport errors.",
-        layout.panels,
+        panels,
         [datasource_variable(), flow_variable(multi=True)],
         [
             {
@@ -524,268 +676,142 @@ def overview_dashboard() -> Json:
 def detail_dashboard() -> Json:
     """One flow in depth: which operation fails, with which code, on which field."""
     flow = 'flow="$flow"'
-    layout = Layout()
-
-    layout.row("$flow")
-    layout.add(
-        "stat",
-        "Request rate",
-        "Calls per second to this flow that got a response.",
-        [target(f"sum({_rate(REQUESTS, flow)})", "requests")],
-        unit="reqps",
-        size=(6, 5),
-        options=STAT_OPTIONS,
-        color={"mode": "fixed", "fixedColor": "blue"},
-    )
-    layout.add(
-        "stat",
-        "400 rate",
-        "Share of this flow's answered calls that got HTTP 400. Orange from 5 %, red from 10 %.",
-        [target(ratio_400(flow, "flow"), "400 rate")],
-        unit="percentunit",
-        size=(6, 5),
-        options=STAT_OPTIONS,
-        color={"mode": "thresholds"},
-        steps=RATIO_THRESHOLDS,
-        decimals=1,
-    )
-    layout.add(
-        "stat",
-        "p95 latency",
-        "95th percentile duration of this flow's calls, failures included.",
-        [target(latency_quantile(0.95, flow), "p95")],
-        unit="s",
-        size=(6, 5),
-        options=STAT_OPTIONS,
-        color={"mode": "fixed", "fixedColor": "purple"},
-    )
-    layout.add(
-        "stat",
-        "Transport errors in range",
-        "Calls to this flow that got no response at all in the selected time range.",
-        [
+    panels = place(
+        row("$flow"),
+        stat(
+            "Request rate",
+            "Calls per second to this flow that got a response.",
+            target(f"sum({_rate(REQUESTS, flow)})", "requests"),
+            size=(6, 5),
+            unit="reqps",
+            color=fixed_color("blue"),
+        ),
+        ratio_400_stat(
+            "400 rate",
+            "Share of this flow's answered calls that got HTTP 400. Orange from 5 %, red from "
+            "10 %.",
+            target(ratio_400(flow, "flow"), "400 rate"),
+            size=(6, 5),
+        ),
+        stat(
+            "p95 latency",
+            "95th percentile duration of this flow's calls, failures included.",
+            target(latency_quantile(0.95, flow), "p95"),
+            size=(6, 5),
+            unit="s",
+            color=fixed_color("purple"),
+        ),
+        stat(
+            "Transport errors in range",
+            "Calls to this flow that got no response at all in the selected time range.",
             target(
-                f"sum(increase({_selector(TRANSPORT_ERRORS, flow)}[$__range])) or vector(0)",
+                f"sum({_in_range(TRANSPORT_ERRORS, flow)}) or vector(0)",
                 "transport errors",
                 instant=True,
-            )
-        ],
-        unit="short",
-        size=(6, 5),
-        options=STAT_OPTIONS,
-        color={"mode": "thresholds"},
-        steps=thresholds((0, "green"), (1, "red")),
-        decimals=0,
+            ),
+            size=(6, 5),
+            unit="short",
+            color=THRESHOLD_COLORS,
+            steps=thresholds((0, "green"), (1, "red")),
+            decimals=0,
+        ),
+        row("Traffic"),
+        timeseries(
+            "Requests by operation and status",
+            "Calls per second by operation (launch, get_execution, get_flow) and HTTP status code.",
+            [
+                target(
+                    _sum_by("operation, status_code", _rate(REQUESTS, flow)),
+                    "{{operation}} {{status_code}}",
+                )
+            ],
+            size=(12, 8),
+        ),
+        ratio_400_timeseries(
+            "400 rate by operation",
+            "Share of answered calls that got HTTP 400, per operation of this flow.",
+            flow,
+            "operation",
+            size=(12, 8),
+            thresholds_style="line",
+        ),
+        timeseries(
+            "Outcomes",
+            "All calls per second by outcome: success, client_error (4xx), server_error (5xx) "
+            "and transport_error (no response).",
+            [target(_sum_by("outcome", _rate(DURATION_COUNT, flow)), "{{outcome}}")],
+            size=(8, 8),
+        ),
+        rate_limited_timeseries(
+            "This flow's calls per second answered 429 Too Many Requests.",
+            flow,
+            "operation",
+            size=(8, 8),
+        ),
+        transport_errors_timeseries(
+            "This flow's calls per second that failed without a response, by exception type.",
+            flow,
+            "operation",
+            size=(8, 8),
+        ),
+        row("Latency"),
+        latency_timeseries(
+            "Duration of this flow's calls. The dots are exemplars: click one to open that "
+            "call's trace in Jaeger, with the error body, the request body and the payload "
+            "hints.",
+            flow,
+            size=(12, 9),
+        ),
+        panel(
+            "heatmap",
+            "Latency distribution",
+            "Calls per duration bucket over time. Exemplars link to traces in Jaeger.",
+            [
+                target(
+                    _sum_by("le", _rate(DURATION_BUCKET, flow, fn="increase")),
+                    "{{le}}",
+                    fmt="heatmap",
+                    exemplar=True,
+                )
+            ],
+            size=(12, 9),
+            unit="short",
+            options=HEATMAP_OPTIONS,
+        ),
+        row("Errors"),
+        counts_table(
+            "Error codes",
+            "Error responses of this flow in the selected time range, by operation, HTTP status "
+            "and the code in the Genesys error body.",
+            ERRORS,
+            flow,
+            ("operation", "status_code", "error_code"),
+            size=(12, 9),
+        ),
+        counts_table(
+            "Failing fields",
+            "Fields Genesys named in this flow's error responses over the selected time range. "
+            "Open a trace from the latency exemplars to read the full error body beside the "
+            "request body.",
+            ERROR_FIELDS,
+            flow,
+            ("operation", "field"),
+            size=(12, 9),
+        ),
+        timeseries(
+            "Error field rate",
+            "Failing fields of this flow per second: a new line is a new kind of payload mistake.",
+            [target(_sum_by("field", _rate(ERROR_FIELDS, flow)), "{{field}}")],
+            size=(24, 8),
+            unit="cps",
+        ),
     )
-
-    layout.row("Traffic")
-    layout.add(
-        "timeseries",
-        "Requests by operation and status",
-        "Calls per second by operation (launch, get_execution, get_flow) and HTTP status code.",
-        [
-            target(
-                f"sum by (operation, status_code) ({_rate(REQUESTS, flow)})",
-                "{{operation}} {{status_code}}",
-            )
-        ],
-        unit="reqps",
-        size=(12, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-    layout.add(
-        "timeseries",
-        "400 rate by operation",
-        "Share of answered calls that got HTTP 400, per operation of this flow.",
-        [target(ratio_400(flow, "operation"), "{{operation}}")],
-        unit="percentunit",
-        size=(12, 8),
-        options=TIMESERIES_OPTIONS,
-        custom={**TIMESERIES_STYLE, "thresholdsStyle": {"mode": "line"}},
-        steps=RATIO_THRESHOLDS,
-        min_value=0,
-    )
-    layout.add(
-        "timeseries",
-        "Outcomes",
-        "All calls per second by outcome: success, client_error (4xx), server_error (5xx) and "
-        "transport_error (no response).",
-        [target(f"sum by (outcome) ({_rate(DURATION_COUNT, flow)})", "{{outcome}}")],
-        unit="reqps",
-        size=(8, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-    layout.add(
-        "timeseries",
-        "429 rate (rate limited)",
-        "This flow's calls per second answered 429 Too Many Requests.",
-        [target(f"sum by (operation) ({_rate(REQUESTS, flow, RATE_LIMITED)})", "{{operation}}")],
-        unit="reqps",
-        size=(8, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-    layout.add(
-        "timeseries",
-        "Transport errors",
-        "This flow's calls per second that failed without a response, by exception type.",
-        [
-            target(
-                f"sum by (operation, exception) ({_rate(TRANSPORT_ERRORS, flow)})",
-                "{{operation}}: {{exception}}",
-            )
-        ],
-        unit="reqps",
-        size=(8, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-
-    layout.row("Latency")
-    layout.add(
-        "timeseries",
-        "Latency p50 / p95 / p99",
-        "Duration of this flow's calls. The dots are exemplars: click one to open that call's "
-        "trace in Jaeger, with the error body, the request body and the payload hints.",
-        [
-            target(latency_quantile(0.5, flow), "p50", ref="A", exemplar=True),
-            target(latency_quantile(0.95, flow), "p95", ref="B", exemplar=True),
-            target(latency_quantile(0.99, flow), "p99", ref="C", exemplar=True),
-        ],
-        unit="s",
-        size=(12, 9),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-    layout.add(
-        "heatmap",
-        "Latency distribution",
-        "Calls per duration bucket over time. Exemplars link to traces in Jaeger.",
-        [
-            target(
-                f"sum by (le) ({_rate(DURATION_BUCKET, flow, fn='increase')})",
-                "{{le}}",
-                fmt="heatmap",
-                exemplar=True,
-            )
-        ],
-        unit="short",
-        size=(12, 9),
-        options={
-            "calculate": False,
-            "cellGap": 1,
-            "color": {
-                "mode": "scheme",
-                "scheme": "Oranges",
-                "fill": "dark",
-                "scale": "exponential",
-                "exponent": 0.5,
-                "steps": 64,
-                "reverse": False,
-            },
-            "exemplars": {"color": "rgba(255,0,255,0.7)"},
-            "filterValues": {"le": 1e-9},
-            "legend": {"show": True},
-            "rowsFrame": {"layout": "auto"},
-            "tooltip": {"mode": "single", "yHistogram": False, "showColorScale": False},
-            "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"},
-            "cellValues": {"unit": "short"},
-        },
-    )
-
-    layout.row("Errors")
-    layout.add(
-        "table",
-        "Error codes",
-        "Error responses of this flow in the selected time range, by operation, HTTP status "
-        "and the code in the Genesys error body.",
-        [
-            target(
-                f"sum by (operation, status_code, error_code) "
-                f"(increase({_selector(ERRORS, flow)}[$__range]))",
-                "__auto",
-                instant=True,
-                fmt="table",
-            )
-        ],
-        unit="short",
-        size=(12, 9),
-        options={
-            "showHeader": True,
-            "cellHeight": "sm",
-            "sortBy": [{"displayName": "errors", "desc": True}],
-            "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": ""},
-        },
-        decimals=0,
-        transformations=[
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True},
-                    "indexByName": {
-                        "operation": 0,
-                        "status_code": 1,
-                        "error_code": 2,
-                        "Value": 3,
-                    },
-                    "renameByName": {"Value": "errors"},
-                },
-            }
-        ],
-    )
-    layout.add(
-        "table",
-        "Failing fields",
-        "Fields Genesys named in this flow's error responses over the selected time range. "
-        "Open a trace from the latency exemplars to read the full error body beside the request "
-        "body.",
-        [
-            target(
-                f"sum by (operation, field) (increase({_selector(ERROR_FIELDS, flow)}[$__range]))",
-                "__auto",
-                instant=True,
-                fmt="table",
-            )
-        ],
-        unit="short",
-        size=(12, 9),
-        options={
-            "showHeader": True,
-            "cellHeight": "sm",
-            "sortBy": [{"displayName": "errors", "desc": True}],
-            "footer": {"show": False, "reducer": ["sum"], "countRows": False, "fields": ""},
-        },
-        decimals=0,
-        transformations=[
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True},
-                    "indexByName": {"operation": 0, "field": 1, "Value": 2},
-                    "renameByName": {"Value": "errors"},
-                },
-            }
-        ],
-    )
-    layout.add(
-        "timeseries",
-        "Error field rate",
-        "Failing fields of this flow per second: a new line is a new kind of payload mistake.",
-        [target(f"sum by (field) ({_rate(ERROR_FIELDS, flow)})", "{{field}}")],
-        unit="cps",
-        size=(24, 8),
-        options=TIMESERIES_OPTIONS,
-        custom=TIMESERIES_STYLE,
-    )
-
     return dashboard(
         DETAIL_UID,
         "flowscope / Flow detail",
         "One Genesys Cloud flow through flowscope: operations, status codes, error codes, "
         "failing fields and latency with trace exemplars.",
-        layout.panels,
+        panels,
         [datasource_variable(), flow_variable(multi=False)],
         [
             link(
