@@ -468,3 +468,35 @@ def test_flow_id_in_the_path_is_diagnosed_as_a_launch(
     assert a["flow.id"] == FLOW_ID
     hints = {e.attributes["hint.code"] for e in span.events if e.name == "flow.hint"}
     assert "flow-id-in-path" in hints
+
+
+def test_global_httpx_instrumentor_does_not_give_a_second_span(
+    server: ScriptedServer, spans: Spans, metrics: flowscope.FlowMetrics
+) -> None:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    server.replies[LAUNCH] = _json(400, GENESYS_400)
+    instrumentor = HTTPXClientInstrumentor()
+    instrumentor.instrument(tracer_provider=spans.provider)
+    try:
+        transport = FlowScopeTransport(tracer_provider=spans.provider, metrics=metrics)
+        with httpx.Client(base_url=server.url, transport=transport) as client:
+            assert client.post(LAUNCH, json=SENT).status_code == 400
+    finally:
+        instrumentor.uninstrument()
+    assert _attrs(spans.one())["flow.error.code"] == "bad.request"
+
+
+def test_server_text_cannot_forge_a_log_line(
+    server: ScriptedServer, spans: Spans, metrics: flowscope.FlowMetrics, flowscope_logs: LogCapture
+) -> None:
+    forged = "Invalid input\nWARNING flow call succeeded: all good"
+    server.replies[LAUNCH] = _json(400, {"code": "bad.request", "message": forged})
+    transport = FlowScopeTransport(tracer_provider=spans.provider, metrics=metrics)
+    with httpx.Client(base_url=server.url, transport=transport) as client:
+        client.post(LAUNCH, json={"flowId": FLOW_ID})
+    (warning,) = [r for r in flowscope_logs.records if r.levelname == "WARNING"]
+    assert "\n" not in warning.getMessage()
+    assert "all good" in warning.getMessage()
+    assert warning.flowscope["error"]["message"] == forged  # type: ignore[attr-defined]
+    assert "\n" not in (spans.one().status.description or "")

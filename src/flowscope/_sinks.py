@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from ._record import CallRecord, CapturedBody
@@ -11,6 +12,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 __all__ = ["log_failure", "record_to_dict", "status_description", "write_span"]
+
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
 
 
 def write_span(span: Span, record: CallRecord) -> None:
@@ -55,7 +58,8 @@ def write_span(span: Span, record: CallRecord) -> None:
 def status_description(record: CallRecord) -> str:
     """A one-line span status description: ``400 bad.request: Invalid input [fields: data]``."""
     if record.status_code is None:
-        return f"{record.exception_type}: {record.exception_message or ''}".rstrip(": ")
+        text = f"{record.exception_type}: {record.exception_message or ''}".rstrip(": ")
+        return _LINE_BREAKS.sub(" ", text)
     parts = [str(record.status_code)]
     if record.error_code:
         parts.append(record.error_code + ":")
@@ -64,7 +68,8 @@ def status_description(record: CallRecord) -> str:
     text = " ".join(parts).rstrip(":")
     if record.error_fields:
         text += f" [fields: {', '.join(record.error_fields[:10])}]"
-    return text
+    # Server text must not be able to start a forged line in a log file.
+    return _LINE_BREAKS.sub(" ", text)
 
 
 def _body_attributes(body: CapturedBody) -> dict[str, Any]:

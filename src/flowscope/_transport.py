@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.httpx import (
     AsyncOpenTelemetryTransport,
     SyncOpenTelemetryTransport,
 )
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from ._config import FlowScopeConfig
 from ._engine import CURRENT_SPAN, LAST_RECORD, Call, Engine
@@ -152,9 +153,9 @@ class _Observe(httpx.BaseTransport):
         span = _take_span()
         call = _begin(engine, request, span)
         if call is None:
-            return self._transport.handle_request(request)
+            return _forward(self._transport, request)
         try:
-            response = self._transport.handle_request(request)
+            response = _forward(self._transport, request)
         except BaseException as exc:
             _fail(engine, call, exc)
             raise
@@ -200,9 +201,9 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
         span = _take_span()
         call = _begin(engine, request, span)
         if call is None:
-            return await self._transport.handle_async_request(request)
+            return await _aforward(self._transport, request)
         try:
-            response = await self._transport.handle_async_request(request)
+            response = await _aforward(self._transport, request)
         except BaseException as exc:
             _fail(engine, call, exc)
             raise
@@ -236,6 +237,22 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
 
     async def __aexit__(self, *args: Any) -> None:
         await self._transport.__aexit__(*args)
+
+
+def _forward(transport: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+    if hasattr(transport.handle_request, "__wrapped__"):
+        # The OpenTelemetry httpx instrumentor has patched this transport too (globally or
+        # per client): one call gets one span, the one flowscope enriches.
+        with suppress_http_instrumentation():
+            return transport.handle_request(request)
+    return transport.handle_request(request)
+
+
+async def _aforward(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
+    if hasattr(transport.handle_async_request, "__wrapped__"):
+        with suppress_http_instrumentation():
+            return await transport.handle_async_request(request)
+    return await transport.handle_async_request(request)
 
 
 # Each step below is guarded: flowscope failing must never change what the caller gets.
