@@ -182,6 +182,7 @@ _PROTOCOL_HEADERS = frozenset(
     }
 )
 
+
 class Redactor:
     """The redaction engine, usable on its own.
 
