@@ -231,28 +231,17 @@ class Engine:
         """Build the record for a call whose transport raised."""
         duration = time.perf_counter() - call.started
         try:
-            trace_id, span_id = self._trace_ids(call)
-            url, paths = self._redacted_request(call)
-            message = self.redactor.text(str(exc)).value
-            record = CallRecord(
-                operation=call.match.operation,
-                template=call.match.template,
-                method=call.method,
-                flow_id=self._safe_id(call.flow_id),
-                flow_name=self.config.flow_names.get(call.flow_id),
-                flow_version=self._safe_optional(call.flow_version),
-                execution_id=self._safe_optional(self._execution_from_path(call)),
-                url=url,
-                status_code=None,
-                outcome="transport_error",
-                duration_s=duration,
+            record = self._described(
+                call,
+                duration,
+                None,
+                call.flow_id,
+                call.flow_version,
+                self._execution_from_path(call),
                 exception_type=type(exc).__qualname__,
-                exception_message=message,
+                exception_message=self.redactor.text(str(exc)).value,
                 hints=tuple(self._hints(call)),
-                redacted_paths=paths,
                 request_body=self._request_capture(call),
-                trace_id=trace_id,
-                span_id=span_id,
             )
         except Exception as inner:
             self.internal_error("record", inner)
@@ -306,12 +295,9 @@ class Engine:
         seen: int,
         duration: float,
     ) -> CallRecord:
-        op = call.match.operation
         correlation = _header(headers, "inin-correlation-id")
         flow_id, version = call.flow_id, call.flow_version
         execution_id = self._execution_from_path(call)
-        url, paths = self._redacted_request(call)
-        trace_id, span_id = self._trace_ids(call)
 
         decoded: bytes | None = None
         cut = not complete
@@ -329,22 +315,14 @@ class Engine:
                 flow_id, version, execution_id = self._from_success(
                     call, doc, flow_id, version, execution_id
                 )
-            return CallRecord(
-                operation=op,
-                template=call.match.template,
-                method=call.method,
-                flow_id=self._safe_id(flow_id),
-                flow_name=self.config.flow_names.get(flow_id),
-                flow_version=self._safe_optional(version),
-                execution_id=self._safe_optional(execution_id),
-                url=url,
-                status_code=status,
-                outcome="success",
-                duration_s=duration,
+            return self._described(
+                call,
+                duration,
+                status,
+                flow_id,
+                version,
+                execution_id,
                 correlation_id=self._safe_optional(correlation),
-                redacted_paths=paths,
-                trace_id=trace_id,
-                span_id=span_id,
             )
 
         raw = decoded if decoded is not None else b""
@@ -363,8 +341,38 @@ class Engine:
         resp_header_paths = self.redactor.headers(
             list(headers.multi_items()), where="response.header"
         ).paths
+        return self._described(
+            call,
+            duration,
+            status,
+            flow_id,
+            version,
+            execution_id,
+            response_paths=(*resp_header_paths, *body_red.paths),
+            error=report,
+            correlation_id=self._safe_optional(correlation or report.correlation_id),
+            hints=tuple(self._hints(call)),
+            request_body=self._request_capture(call),
+            response_body=response_body,
+        )
+
+    def _described(
+        self,
+        call: Call,
+        duration: float,
+        status: int | None,
+        flow_id: str,
+        version: str | None,
+        execution_id: str | None,
+        *,
+        response_paths: tuple[str, ...] = (),
+        **details: Any,
+    ) -> CallRecord:
+        """The record with what every outcome shares: the call, its ids, all made safe."""
+        url, paths = self._redacted_request(call)
+        trace_id, span_id = self._trace_ids(call)
         return CallRecord(
-            operation=op,
+            operation=call.match.operation,
             template=call.match.template,
             method=call.method,
             flow_id=self._safe_id(flow_id),
@@ -373,16 +381,12 @@ class Engine:
             execution_id=self._safe_optional(execution_id),
             url=url,
             status_code=status,
-            outcome=_status_outcome(status),
+            outcome="transport_error" if status is None else _status_outcome(status),
             duration_s=duration,
-            error=report,
-            correlation_id=self._safe_optional(correlation or report.correlation_id),
-            hints=tuple(self._hints(call)),
-            redacted_paths=(*paths, *resp_header_paths, *body_red.paths),
-            request_body=self._request_capture(call),
-            response_body=response_body,
+            redacted_paths=(*paths, *response_paths),
             trace_id=trace_id,
             span_id=span_id,
+            **details,
         )
 
     def _from_success(
