@@ -17,7 +17,6 @@ from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
-from prometheus_client.registry import DuplicateTimeseries
 
 from ._record import CallRecord
 
@@ -217,8 +216,8 @@ class FlowMetrics:
         with _registry_lock:
             try:
                 self.registry.register(self)
-            except DuplicateTimeseries as exc:
-                clash = min(exc.duplicates)
+            except ValueError as exc:  # DuplicateTimeseries in prometheus-client >= 0.21
+                clash = min(getattr(exc, "duplicates", None) or {f"{namespace}_requests_total"})
                 raise ValueError(
                     f"this registry already has a collector for {clash!r}: only one FlowMetrics "
                     f"may write {namespace}_* metrics to a registry; reuse it, e.g. with "
