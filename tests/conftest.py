@@ -79,3 +79,12 @@ def flowscope_logs() -> Iterator[LogCapture]:
     log.setLevel(old)
 
 
+def report_lines(request: pytest.FixtureRequest, lines: list[str]) -> None:
+    """Print figures a test file measured (examples tried, bytes compared) under its dots."""
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None or not lines:
+        return
+    with capture.global_and_fixture_disabled():
+        for line in lines:
+            reporter.write_line(line)

@@ -11,7 +11,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -20,6 +20,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from .servers import LoopbackServer
 
 __all__ = ["OTLPReceiver", "any_value", "span_attributes"]
 
@@ -61,13 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class OTLPReceiver(ThreadingHTTPServer):
+class OTLPReceiver(LoopbackServer):
     """Collects what an ``OTLPSpanExporter`` pointed at :attr:`endpoint` sends."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         #: The request bodies as they came over the wire (possibly compressed).
@@ -75,9 +75,6 @@ class OTLPReceiver(ThreadingHTTPServer):
         #: The decompressed protobuf payloads.
         self.raw: list[bytes] = []
         self.requests: list[ExportTraceServiceRequest] = []
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
     @property
     def endpoint(self) -> str:
@@ -121,21 +118,6 @@ class OTLPReceiver(ThreadingHTTPServer):
             self.wire.clear()
             self.raw.clear()
             self.requests.clear()
-
-    def start(self) -> OTLPReceiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> OTLPReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def any_value(value: AnyValue) -> Any:

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from flowscope import AsyncFlowScopeTransport, FlowMetrics, FlowScopeTransport
 
-from .conftest import Spans
+from .conftest import Spans, report_lines
 from .servers import Reply, ScriptedServer
 
 SOAK = os.environ.get("FLOWSCOPE_SOAK") == "1"
@@ -178,14 +178,14 @@ class Figures:
 @pytest.fixture(scope="module", autouse=True)
 def report_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and Figures.comparisons:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(
+    if Figures.comparisons:
+        report_lines(
+            request,
+            [
                 f"\ndifferential: {Figures.comparisons} comparisons, "
                 f"{Figures.bytes_compared:,} body bytes compared"
-            )
+            ],
+        )
 
 
 Outcome = tuple[Any, ...]

@@ -37,7 +37,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from flowscope import AsyncFlowScopeTransport, FlowMetrics, FlowScopeConfig, FlowScopeTransport
 
-from .conftest import LogCapture
+from .conftest import LogCapture, report_lines
 from .otlp_receiver import OTLPReceiver, iter_strings
 from .servers import Reply, ScriptedServer
 
@@ -401,14 +401,14 @@ class Figures:
 @pytest.fixture(scope="module", autouse=True)
 def report_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and Figures.examples:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(
+    if Figures.examples:
+        report_lines(
+            request,
+            [
                 f"\nleak hunt: {Figures.examples} examples, "
                 f"{Figures.bytes_searched:,} bytes searched"
-            )
+            ],
+        )
 
 
 def _mock(sc: Scenario, seen: list[httpx.Request]) -> httpx.MockTransport:

@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from flowscope import CallRecord, FlowMetrics, FlowScopeTransport, instrument
 
+from .conftest import report_lines
 from .servers import Reply
 
 SCALE = 4 if os.environ.get("FLOWSCOPE_SOAK") == "1" else 1
@@ -200,12 +201,7 @@ FIGURES: list[str] = []
 @pytest.fixture(scope="module", autouse=True)
 def report_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            for line in FIGURES:
-                reporter.write_line(line)
+    report_lines(request, FIGURES)
 
 
 class CountingHandler(logging.Handler):
