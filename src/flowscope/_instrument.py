@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from ._config import FlowScopeConfig
-from ._engine import Engine
+from ._pipeline import Pipeline
+from ._record import CallRecord
 from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
 
 if TYPE_CHECKING:
@@ -28,15 +30,21 @@ def instrument(
     config: FlowScopeConfig | None = None,
     tracer_provider: TracerProvider | None = None,
     metrics: FlowMetrics | None = None,
+    on_record: Callable[[CallRecord], None] | None = None,
 ) -> ClientT:
     """Wrap the client's transport and every mounted transport; returns the same client.
 
     Calling it again on an instrumented client does nothing. The client's event hooks, mounts,
     auth, base URL and timeouts are untouched; they run exactly as before.
+
+    ``on_record(record)`` is called once per flow call with its :class:`CallRecord`, after the
+    span, metrics and log sinks: the way to act on calls in code (count them, collect failures,
+    forward them elsewhere). An exception in it is counted in
+    ``flowscope_internal_errors_total{stage="sink"}`` and never reaches the caller.
     """
     if getattr(client, _ORIGINALS, None) is not None:
         return client
-    engine = Engine(config, metrics)
+    pipeline = Pipeline(config, metrics, on_record)
     wrap: Any
     if isinstance(client, httpx.AsyncClient):
         wrap = AsyncFlowScopeTransport
@@ -52,7 +60,7 @@ def instrument(
             transport, (FlowScopeTransport, AsyncFlowScopeTransport)
         ):
             return transport
-        return wrap(transport, tracer_provider=tracer_provider, _engine=engine)
+        return wrap(transport, tracer_provider=tracer_provider, _pipeline=pipeline)
 
     originals = (client._transport, dict(client._mounts))
     client._transport = wrapped(client._transport)

@@ -1,58 +1,58 @@
-"""Sinks format a finished :class:`CallRecord`; they never see anything unredacted."""
+"""Sinks format a finished :class:`CallRecord`; they never see anything unredacted.
+
+A sink is any ``fn(record)``. :class:`Sinks` runs them in order, each guarded on its own: one
+sink failing is counted under its stage and the others still run. The span writer lives with
+the rest of the OpenTelemetry code (``_otel.py``); the log writer is here.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ._record import CallRecord, CapturedBody
 
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
+__all__ = [
+    "Sink",
+    "Sinks",
+    "log_failure",
+    "record_to_dict",
+    "status_description",
+]
 
-__all__ = ["log_failure", "record_to_dict", "status_description", "write_span"]
+Sink = Callable[[CallRecord], None]
+
+logger = logging.getLogger("flowscope")
+
+
+class Sinks:
+    """The sinks of one instrumented client, as ``(stage, sink)`` pairs run in order.
+
+    ``on_error(stage, exc)`` hears of every sink that raised; nothing reaches the caller.
+    """
+
+    __slots__ = ("_on_error", "_sinks")
+
+    def __init__(
+        self,
+        sinks: Sequence[tuple[str, Sink]],
+        on_error: Callable[[str, BaseException], None],
+    ) -> None:
+        self._sinks = tuple(sinks)
+        self._on_error = on_error
+
+    def publish(self, record: CallRecord) -> None:
+        """Hand ``record`` to every sink."""
+        for stage, sink in self._sinks:
+            try:
+                sink(record)
+            except Exception as exc:
+                self._on_error(stage, exc)
+
 
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
-
-
-def write_span(span: Span, record: CallRecord) -> None:
-    """Enrich the call's own CLIENT span (SPEC §4)."""
-    if not span.is_recording():
-        return
-    attrs: dict[str, Any] = {
-        "url.full": record.url,
-        "url.template": record.template,
-        "flow.operation": record.operation,
-        "flow.id": record.flow_id,
-    }
-    if record.flow_name is not None:
-        attrs["flow.name"] = record.flow_name
-    if record.flow_version is not None:
-        attrs["flow.version"] = record.flow_version
-    if record.execution_id is not None:
-        attrs["flow.execution.id"] = record.execution_id
-    if record.correlation_id is not None:
-        attrs["genesys.correlation_id"] = record.correlation_id
-    error = record.error
-    if error is not None:
-        if error.code is not None:
-            attrs["flow.error.code"] = error.code
-        if error.message is not None:
-            attrs["flow.error.message"] = error.message
-        if error.fields:
-            attrs["flow.error.fields"] = list(error.fields)
-    if record.redacted_paths:
-        attrs["flowscope.redacted"] = list(dict.fromkeys(record.redacted_paths))
-    span.set_attributes(attrs)
-    if record.outcome == "success":
-        return
-    if record.response_body is not None:
-        span.add_event("flow.error.body", _body_attributes(record.response_body))
-    if record.request_body is not None:
-        span.add_event("flow.request.body", _body_attributes(record.request_body))
-    for hint in record.hints:
-        span.add_event("flow.hint", {"hint.code": hint.code, "hint.message": hint.message})
 
 
 def status_description(record: CallRecord) -> str:
@@ -131,9 +131,9 @@ def _body_dict(body: CapturedBody) -> dict[str, Any]:
     }
 
 
-def log_failure(logger: logging.Logger, record: CallRecord) -> None:
+def log_failure(record: CallRecord) -> None:
     """One WARNING per failed flow call, with the structured report in ``extra``."""
-    if not logger.isEnabledFor(logging.WARNING):
+    if record.outcome == "success" or not logger.isEnabledFor(logging.WARNING):
         return
     logger.warning(
         "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)",
