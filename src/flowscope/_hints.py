@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._vocabulary import json_type_name as _json_type
+from ._vocabulary import media_type
+
 __all__ = [
     "HINT_CODES",
     "MAX_REQUEST_BYTES",
@@ -194,7 +197,7 @@ _UNPARSED = object()
 
 
 def _content_type_hint(content_type: str) -> Hint | None:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     if media == "application/json":
         return None
     if not media:
@@ -744,24 +747,6 @@ def _array_problem(
 
 
 # -- small helpers -------------------------------------------------------------------------------
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _is_number(value: object) -> bool:

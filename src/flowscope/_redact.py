@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
+from ._vocabulary import is_json_media, media_type
+
 __all__ = ["REDACTED", "Redacted", "Redactor"]
 
 REDACTED = "[REDACTED]"
@@ -531,10 +533,10 @@ class Redactor:
         JSON comes back re-serialised compactly when something was redacted, otherwise as sent.
         """
         text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
-        media = (content_type or "").split(";", 1)[0].strip().lower()
+        media = media_type(content_type)
         stripped = text.strip()
         is_form = media == "application/x-www-form-urlencoded"
-        if "json" in media or (not is_form and stripped[:1] in ("{", "[")):
+        if is_json_media(media) or (not is_form and stripped[:1] in ("{", "[")):
             try:
                 document = _json.loads(text)
             except (ValueError, RecursionError):
