@@ -82,6 +82,17 @@ class _Observed:
     response_headers: list[tuple[str, str]] | None = None
     exception: BaseException | None = None
 
+    @classmethod
+    def of(cls, call: Call, status: int | None, duration: float) -> _Observed:
+        """What the request alone said, before the response adds to it."""
+        return cls(
+            status=status,
+            duration=duration,
+            flow_id=call.flow_id,
+            flow_version=call.flow_version,
+            execution_id=call.match.params.get("flowExecutionId"),
+        )
+
 
 def _status_outcome(status: int | None) -> str:
     if status is None:
@@ -200,14 +211,8 @@ class Engine:
         """The record of a call whose transport raised."""
         duration = time.perf_counter() - call.started
         try:
-            observed = _Observed(
-                status=None,
-                duration=duration,
-                flow_id=call.flow_id,
-                flow_version=call.flow_version,
-                execution_id=call.match.params.get("flowExecutionId"),
-                exception=exc,
-            )
+            observed = _Observed.of(call, None, duration)
+            observed.exception = exc
             return self._redact(call, observed)
         except Exception as inner:
             self.internal_error("record", inner)
@@ -224,14 +229,8 @@ class Engine:
         duration: float,
     ) -> _Observed:
         """Read what the response says. Nothing is redacted here, and nothing leaves."""
-        observed = _Observed(
-            status=status,
-            duration=duration,
-            flow_id=call.flow_id,
-            flow_version=call.flow_version,
-            execution_id=call.match.params.get("flowExecutionId"),
-            correlation_id=headers.get("inin-correlation-id"),
-        )
+        observed = _Observed.of(call, status, duration)
+        observed.correlation_id = headers.get("inin-correlation-id")
         decoded: bytes | None = None
         cut = not complete
         if captured is not None:

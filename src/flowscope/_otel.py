@@ -37,7 +37,7 @@ from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.trace import INVALID_SPAN, NoOpTracer, Span, SpanKind, Status, StatusCode
 
 from ._record import CallRecord, CapturedBody
-from ._sinks import status_description
+from ._sinks import body_dict, status_description
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -129,13 +129,17 @@ def write_span(record: CallRecord) -> None:
         span.add_event("flow.hint", {"hint.code": hint.code, "hint.message": hint.message})
 
 
+# A body event's attribute names (SPEC §4) for the keys a log record uses.
+_BODY_EVENT_KEYS = {
+    "text": "body",
+    "size": "body.size",
+    "truncated": "body.truncated",
+    "content_type": "content_type",
+}
+
+
 def _body_attributes(body: CapturedBody) -> dict[str, Any]:
-    return {
-        "body": body.text,
-        "body.size": body.size,
-        "body.truncated": body.truncated,
-        "content_type": body.content_type,
-    }
+    return {_BODY_EVENT_KEYS[key]: value for key, value in body_dict(body).items()}
 
 
 # -- hooks given to the OpenTelemetry transport --------------------------------------------------
@@ -260,21 +264,13 @@ class _GuardedTracer(trace.Tracer):
         context: Context | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: types.Attributes = None,
-        links: Sequence[trace.Link] | None = (),
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
+        *args: Any,
+        **kwargs: Any,
     ) -> Span:
+        # The rest (links, start time, exception handling) passes through as given.
         try:
             return self._tracer.start_span(
-                name,
-                context,
-                kind,
-                self._redact_attributes(attributes),
-                links,
-                start_time,
-                record_exception,
-                set_status_on_exception,
+                name, context, kind, self._redact_attributes(attributes), *args, **kwargs
             )
         except Exception as exc:
             self._on_error("span", exc)

@@ -17,6 +17,7 @@ from ._record import CallRecord, CapturedBody
 __all__ = [
     "Sink",
     "Sinks",
+    "body_dict",
     "log_failure",
     "record_to_dict",
     "status_description",
@@ -116,13 +117,14 @@ def record_to_dict(record: CallRecord) -> dict[str, Any]:
             {"code": h.code, "message": h.message, "field": h.field} for h in record.hints
         ]
     if record.response_body is not None:
-        out["response_body"] = _body_dict(record.response_body)
+        out["response_body"] = body_dict(record.response_body)
     if record.request_body is not None:
-        out["request_body"] = _body_dict(record.request_body)
+        out["request_body"] = body_dict(record.request_body)
     return out
 
 
-def _body_dict(body: CapturedBody) -> dict[str, Any]:
+def body_dict(body: CapturedBody) -> dict[str, Any]:
+    """A captured body as plain values, for log records and span events."""
     return {
         "text": body.text,
         "size": body.size,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ._metrics import FlowMetrics
 
 __all__ = ["AsyncFlowScopeTransport", "FlowScopeTransport"]
+
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 logger = logging.getLogger("flowscope")
 
@@ -301,18 +303,14 @@ def _fail(pipeline: Pipeline, call: Call, exc: BaseException) -> None:
 # -- the public transports -----------------------------------------------------------------------
 
 
-class FlowScopeTransport(httpx.BaseTransport):
-    """An ``httpx.BaseTransport`` that records every flow call it carries.
+class _Wrapper(Generic[TransportT]):
+    """What both public transports share: the layers around the wrapped transport."""
 
-    Wraps ``transport`` (default ``httpx.HTTPTransport()``); calls that match no route pass
-    through with only the plain OpenTelemetry span. ``on_record(record)`` is called once per flow
-    call with its :class:`CallRecord`, after the span, metrics and log sinks; an exception in it
-    is counted in ``flowscope_internal_errors_total{stage="sink"}`` and never reaches the caller.
-    """
+    wrapped: TransportT
 
     def __init__(
         self,
-        transport: httpx.BaseTransport | None = None,
+        transport: TransportT | None = None,
         *,
         config: FlowScopeConfig | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -320,17 +318,38 @@ class FlowScopeTransport(httpx.BaseTransport):
         on_record: Callable[[CallRecord], None] | None = None,
         _pipeline: Pipeline | None = None,
     ) -> None:
-        self.wrapped = transport if transport is not None else httpx.HTTPTransport()
+        self.wrapped = transport if transport is not None else self._default_transport()
         pipeline = _pipeline or Pipeline(config, metrics, on_record)
-        self._otel = opentelemetry_transport(
-            _Observe(self.wrapped, pipeline),
-            tracer_provider,
-            pipeline.redactor,
-            pipeline.internal_error,
+        self._otel: Any = opentelemetry_transport(
+            self._observer(pipeline), tracer_provider, pipeline.redactor, pipeline.internal_error
         )
 
+    def _default_transport(self) -> TransportT:
+        raise NotImplementedError
+
+    def _observer(self, pipeline: Pipeline) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
+        raise NotImplementedError
+
+
+class FlowScopeTransport(_Wrapper[httpx.BaseTransport], httpx.BaseTransport):
+    """An ``httpx.BaseTransport`` that records every flow call it carries.
+
+    Wraps ``transport`` (default ``httpx.HTTPTransport()``); calls that match no route pass
+    through with only the plain OpenTelemetry span. ``on_record(record)`` is called once per flow
+    call with its :class:`CallRecord`, after the span, metrics and log sinks; an exception in it
+    is counted in ``flowscope_internal_errors_total{stage="sink"}`` and never reaches the caller.
+    Also takes ``config``, ``tracer_provider`` and ``metrics``, as :func:`flowscope.instrument`.
+    """
+
+    def _default_transport(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport()
+
+    def _observer(self, pipeline: Pipeline) -> httpx.BaseTransport:
+        return _Observe(self.wrapped, pipeline)
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._otel.handle_request(request)
+        response: httpx.Response = self._otel.handle_request(request)
+        return response
 
     def close(self) -> None:
         self._otel.close()
@@ -343,30 +362,18 @@ class FlowScopeTransport(httpx.BaseTransport):
         self.wrapped.__exit__(*args)
 
 
-class AsyncFlowScopeTransport(httpx.AsyncBaseTransport):
+class AsyncFlowScopeTransport(_Wrapper[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The ``httpx.AsyncBaseTransport`` twin of :class:`FlowScopeTransport`."""
 
-    def __init__(
-        self,
-        transport: httpx.AsyncBaseTransport | None = None,
-        *,
-        config: FlowScopeConfig | None = None,
-        tracer_provider: TracerProvider | None = None,
-        metrics: FlowMetrics | None = None,
-        on_record: Callable[[CallRecord], None] | None = None,
-        _pipeline: Pipeline | None = None,
-    ) -> None:
-        self.wrapped = transport if transport is not None else httpx.AsyncHTTPTransport()
-        pipeline = _pipeline or Pipeline(config, metrics, on_record)
-        self._otel = opentelemetry_transport(
-            _AsyncObserve(self.wrapped, pipeline),
-            tracer_provider,
-            pipeline.redactor,
-            pipeline.internal_error,
-        )
+    def _default_transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport()
+
+    def _observer(self, pipeline: Pipeline) -> httpx.AsyncBaseTransport:
+        return _AsyncObserve(self.wrapped, pipeline)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._otel.handle_async_request(request)
+        response: httpx.Response = await self._otel.handle_async_request(request)
+        return response
 
     async def aclose(self) -> None:
         await self._otel.aclose()
