@@ -1,4 +1,4 @@
-"""Diagnose common mistakes in a flow launch payload (SPEC §7).
+"""Diagnose common mistakes in a flow launch payload (every hint is in the README's table).
 
 The platform answers most launch mistakes with a bare ``400 bad.request``; these hints say which
 part of the payload is wrong and how to fix it. Pure functions: no httpx, no OpenTelemetry.

@@ -1,6 +1,7 @@
 """Per-flow Prometheus metrics: the metrics sink of a call record.
 
-The metric names, types and labels are a contract with users' dashboards and alerts (SPEC §5).
+The metric names, types and labels are a contract with users' dashboards and alerts (the
+README's metrics table).
 Every label value that comes from the network is bounded here, so no caller, server or attacker
 choosing flow ids can grow the number of series past the configured limits.
 """

@@ -90,7 +90,11 @@ def trace_ids(span: Span | None) -> tuple[str, str] | None:
 
 
 def write_span(record: CallRecord) -> None:
-    """The span sink: enrich the call's own CLIENT span (SPEC §4). The status comes later."""
+    """The span sink: the record's attributes and events on the call's own CLIENT span.
+
+    The attributes are those in the README's first table; the status is set later, by the
+    response hook.
+    """
     span = call_span()
     if span is None:
         return
@@ -129,7 +133,7 @@ def write_span(record: CallRecord) -> None:
         span.add_event("flow.hint", {"hint.code": hint.code, "hint.message": hint.message})
 
 
-# A body event's attribute names (SPEC §4) for the keys a log record uses.
+# A body event's attribute names for the keys a log record uses.
 _BODY_EVENT_KEYS = {
     "text": "body",
     "size": "body.size",

@@ -1,4 +1,4 @@
-"""Redaction of secrets in headers, URLs, JSON, form and text bodies (SPEC §6).
+"""Redaction of secrets in headers, URLs, JSON, form and text bodies (what: SECURITY.md).
 
 Pure functions of strings, bytes and plain objects: no httpx, no OpenTelemetry, so every sink
 can rely on values that were redacted once, here. A redacted value becomes ``[REDACTED]`` whole:

@@ -1,7 +1,7 @@
 """The names of flowscope's Prometheus metrics, as exported with the default namespace.
 
-Users' dashboards and alerts depend on these names (SPEC §5). The metrics sink, the demo's
-report, the dashboard generator and the shipped rules all take them from here::
+Users' dashboards and alerts depend on these names (the README's metrics table). The metrics
+sink, the demo's report, the dashboard generator and the shipped rules all take them from here::
 
     from flowscope import metric_names
     f"sum by (flow) (rate({metric_names.REQUESTS}[5m]))"
