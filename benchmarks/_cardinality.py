@@ -15,7 +15,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from flowscope import CallRecord, ErrorReport, FlowMetrics, serve_metrics
+from flowscope import CallRecord, FlowMetrics, RecordedError, serve_metrics
 
 from ._common import clock
 from ._report import Section, Table, Target, ms
@@ -42,9 +42,8 @@ def _records(n: int) -> Iterator[CallRecord]:
         if i % 10:
             yield CallRecord(status_code=200, outcome="success", **base)  # type: ignore[arg-type]
         else:
-            error = ErrorReport(
+            error = RecordedError(
                 kind="genesys",
-                status=400,
                 code=f"invalid.value.{i}",
                 message="bad",
                 fields=(f"inputData.Flow.field{i}",),

@@ -333,9 +333,10 @@ def test_committed_rules_match_their_generator_and_share_the_dashboard_threshold
     # The 400 ratio that turns a dashboard cell orange is the one that raises the alert.
     assert generator.RATIO_THRESHOLDS["steps"][1]["value"] == generator.RATIO_WARN == 0.05
     assert "ratio_rate5m > 0.05\n" in alerts["FlowScopeFlow400RatioHigh"]["expr"]
-    assert "More than 5 % of the calls" in alerts["FlowScopeFlow400RatioHigh"]["annotations"][
-        "description"
-    ]
+    assert (
+        "More than 5 % of the calls"
+        in alerts["FlowScopeFlow400RatioHigh"]["annotations"]["description"]
+    )
     assert "> 0.1\n" in alerts["FlowScope429Storm"]["expr"]
 
 
