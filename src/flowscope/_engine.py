@@ -39,6 +39,10 @@ _VERSION_URI = re.compile(r"/api/v2/flows/([^/]+)/versions/([^/?#]+)")
 # Error bodies the parser read as JSON: their document is redacted, not their text.
 _JSON_KINDS = frozenset({"genesys", "oauth", "problem", "json"})
 
+# A request body not parsed as JSON (not a launch, or no body).
+_UNREAD: Any = object()
+_FORM = "application/x-www-form-urlencoded"
+
 # The success bodies worth reading, and only when small: they name the execution or the flow.
 _READ_SUCCESS = frozenset({"launch", "get_execution", "get_flow"})
 
@@ -55,6 +59,8 @@ class Call:
     request_body: bytes | None
     request_size: int | None
     request_type: str | None
+    #: The request body parsed as JSON, when it was read for the flow id (``_UNREAD`` if not).
+    request_document: Any
     #: ``(trace id, span id)`` of the call's span when it is sampled.
     trace: tuple[str, str] | None
     started: float
@@ -138,7 +144,8 @@ class Engine:
         except Exception:  # a streaming upload: reading it here would consume it
             body = None
         size = len(body) if body is not None else _int(request.headers.get("content-length"))
-        flow_id, version = self._request_flow(match, body)
+        document = _loads(body) if match.operation == "launch" and body else _UNREAD
+        flow_id, version = self._request_flow(match, document)
         return Call(
             match=match,
             method=request.method,
@@ -149,20 +156,20 @@ class Engine:
             request_size=size,
             # No header at all is itself a finding (the platform answers 415), unlike "unknown".
             request_type=request.headers.get("content-type") or ("" if body else None),
+            request_document=document,
             trace=trace,
             started=time.perf_counter(),
             flow_id=flow_id,
             flow_version=version,
         )
 
-    def _request_flow(self, match: RouteMatch, body: bytes | None) -> tuple[str, str | None]:
+    def _request_flow(self, match: RouteMatch, doc: Any) -> tuple[str, str | None]:
         op = match.operation
         if op == "token":
             return NONE, None
         if "flowId" in match.params:
             return match.params["flowId"], match.params.get("versionId")
         if op == "launch":
-            doc = _loads(body) if body else None
             if isinstance(doc, dict):
                 fid = doc.get("flowId")
                 ver = doc.get("flowVersion")
@@ -180,9 +187,10 @@ class Engine:
             return limit
         if call.match.operation not in _READ_SUCCESS or not (200 <= status < 300):
             return 0
-        if not is_json_media(media_type(headers.get("content-type"))):
+        picked = _pick(headers)
+        if not is_json_media(media_type(picked.get("content-type"))):
             return 0
-        length = _int(headers.get("content-length"))
+        length = _int(picked.get("content-length"))
         if length is None or length > limit:
             return 0  # only small bodies: success responses are never held back
         return limit
@@ -230,13 +238,14 @@ class Engine:
     ) -> _Observed:
         """Read what the response says. Nothing is redacted here, and nothing leaves."""
         observed = _Observed.of(call, status, duration)
-        observed.correlation_id = headers.get("inin-correlation-id")
+        picked = _pick(headers)
+        observed.correlation_id = picked.get("inin-correlation-id")
         decoded: bytes | None = None
         cut = not complete
         if captured is not None:
             decoded, decode_cut = decode_content(
                 captured,
-                headers.get("content-encoding"),
+                picked.get("content-encoding"),
                 max_size=max(self.config.capture_limit_bytes, 1) * 4,
             )
             cut = cut or decode_cut
@@ -248,12 +257,12 @@ class Engine:
             return observed
 
         body = decoded if decoded is not None else b""
-        report = parse_error_body(status, headers, body, max_text=self.config.capture_limit_bytes)
+        report = parse_error_body(status, picked, body, max_text=self.config.capture_limit_bytes)
         observed.report = report
         observed.correlation_id = observed.correlation_id or report.correlation_id
         observed.body = body
-        observed.body_type = headers.get("content-type", "")
-        observed.body_size = _int(headers.get("content-length")) if cut else len(body)
+        observed.body_type = picked.get("content-type", "")
+        observed.body_size = _int(picked.get("content-length")) if cut else len(body)
         if observed.body_size is None:
             observed.body_size = seen
         observed.body_cut = cut
@@ -292,7 +301,9 @@ class Engine:
             if seen.response_headers is not None:
                 response_headers = redactor.headers(seen.response_headers, where="response.header")
                 paths.extend(response_headers.paths)
-            body = self._redact_body(seen.report, seen.body, seen.body_type)
+            report = seen.report
+            document = report.document if report.kind in _JSON_KINDS else _UNREAD
+            body = self._redact_body(seen.body, seen.body_type, document, "response.body")
             paths.extend(body.paths)
             response_body = _cut(
                 body.value,
@@ -347,18 +358,19 @@ class Engine:
             exception_type=type(exc).__qualname__ if exc is not None else None,
         )
 
-    def _redact_body(self, report: ErrorReport, body: bytes, content_type: str) -> Redacted:
-        """The error body for display; a JSON body is redacted from the document parsed once."""
-        if report.kind not in _JSON_KINDS:
-            return self.redactor.body(body, content_type, where="response.body")
-        redacted = self.redactor.json(report.document, where="response.body")
-        text = body.decode("utf-8", errors="replace")
+    def _redact_body(self, raw: bytes, content_type: str, document: Any, where: str) -> Redacted:
+        """A body for display. A JSON body is redacted from the document already parsed (the
+        error parser's, or the request's read for its flow id), never parsed again."""
+        if document is _UNREAD or media_type(content_type) == _FORM:
+            return self.redactor.body(raw, content_type, where=where)
+        redacted = self.redactor.json(document, where=where)
+        text = raw.decode("utf-8", errors="replace")
         if not redacted.paths:
             return Redacted(text, ())
         try:
             out = json.dumps(redacted.value, ensure_ascii=False, separators=(",", ":"))
         except (ValueError, TypeError, RecursionError):  # pragma: no cover - defensive
-            return self.redactor.text(text, where="response.body")
+            return self.redactor.text(text, where=where)
         return Redacted(out, redacted.paths)
 
     def _redact_error(self, report: ErrorReport) -> RecordedError:
@@ -375,7 +387,12 @@ class Engine:
     def _request_capture(self, call: Call) -> CapturedBody | None:
         if not self.config.capture_request_body or call.request_body is None:
             return None
-        red = self.redactor.body(call.request_body, call.request_type, where="request.body")
+        document = call.request_document
+        if document is None:  # not JSON after all: redacted as the text it is
+            document = _UNREAD
+        red = self._redact_body(
+            call.request_body, call.request_type or "", document, "request.body"
+        )
         return _cut(
             red.value,
             self.config.capture_limit_bytes,
@@ -419,6 +436,31 @@ def _cut(text: str, limit: int, *, size: int, truncated: bool, content_type: str
         text = data[:limit].decode("utf-8", "ignore")
         truncated = True
     return CapturedBody(text=text, size=size, truncated=truncated, content_type=content_type)
+
+
+# The response headers the engine reads (the error parser too); the rest only get redacted.
+_PICKED = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"content-encoding",
+        b"inin-correlation-id",
+        b"retry-after",
+    }
+)
+
+
+def _pick(headers: httpx.Headers) -> dict[str, str]:
+    """The headers the engine reads, in one pass: ``httpx.Headers.get`` scans them all each time.
+
+    A repeated header keeps its first value.
+    """
+    picked: dict[str, str] = {}
+    for name, value in headers.raw:
+        lower = name.lower()
+        if lower in _PICKED:
+            picked.setdefault(lower.decode("latin-1"), value.decode("latin-1"))
+    return picked
 
 
 def _int(value: str | None) -> int | None:

@@ -122,8 +122,9 @@ class FlowMetrics:
     code counts with ``error_code="__none__"``; ``method`` outside the standard HTTP methods is
     ``_OTHER``, as in OpenTelemetry's HTTP conventions.
 
-    When a call's span is sampled, every counter increment and histogram observation carries a
-    ``trace_id`` / ``span_id`` exemplar, visible in the OpenMetrics exposition. In
+    When a call's span is sampled, the requests, errors and transport-error counters and the
+    duration histogram carry a ``trace_id`` / ``span_id`` exemplar, visible in the OpenMetrics
+    exposition (the per-field counter does not: the error counter already links the trace). In
     prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set) exemplars are not
     supported, so none are attached; the metrics themselves work as usual.
 
@@ -266,9 +267,11 @@ class FlowMetrics:
                     self._error_codes, "error_code", _clean(record.error_code or NONE)
                 )
                 self._child(self._errors, flow, operation, status, code).inc(1, exemplar)
+                # No exemplar: a field's trace is the error's, already linked from the two
+                # counters above, and one error may name a hundred fields.
                 for name in record.error_fields:
                     field = self._bounded(self._fields, "field", _clean(name))
-                    self._child(self._error_fields, flow, operation, field).inc(1, exemplar)
+                    self._child(self._error_fields, flow, operation, field).inc()
 
         duration = record.duration_s
         if duration >= 0:  # also false for NaN, which would poison the histogram's sum

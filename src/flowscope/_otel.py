@@ -341,9 +341,10 @@ class _GuardedTracer(trace.Tracer):
                 value = out.get(key)
                 if isinstance(value, str):
                     out[key] = redactor.url(value).value
-            for key, value in attributes.items():
-                if key.startswith(_HEADER_PREFIXES):
-                    out[key] = self._header_values(key, value)
+            if self._captures_headers:  # else the instrumentation writes no header attributes
+                for key, value in attributes.items():
+                    if key.startswith(_HEADER_PREFIXES):
+                        out[key] = self._header_values(key, value)
             return out
         except Exception as exc:
             self._on_error("span", exc)

@@ -217,6 +217,8 @@ class Redactor:
         # error codes, field names, header values), so only new text is scanned again. A string
         # that held a secret is never kept here.
         self._clean: set[str] = set()
+        # The same for whole URLs: a client calls the same few URLs again and again.
+        self._clean_urls: set[str] = set()
 
     # -- classification -------------------------------------------------------------------
 
@@ -312,6 +314,17 @@ class Redactor:
 
         Everything else stays byte-identical: unrelated parameters are not re-encoded.
         """
+        short = len(url) <= _CLEAN_CACHE_CHARS
+        if short and url in self._clean_urls:
+            return Redacted(url, ())
+        redacted = self._url(url)
+        if short and not redacted.paths:
+            if len(self._clean_urls) >= _CACHE_SIZE:
+                self._clean_urls.clear()
+            self._clean_urls.add(url)
+        return redacted
+
+    def _url(self, url: str) -> Redacted:
         match = _URL_RE.match(url)
         if match is None:  # pragma: no cover - the pattern matches every string
             scrubbed, kinds = self._scrub(url)
