@@ -66,6 +66,8 @@ class Call:
     started: float
     flow_id: str
     flow_version: str | None
+    #: The response headers the engine reads, once the response is in (see :func:`_pick`).
+    picked: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -187,7 +189,7 @@ class Engine:
             return limit
         if call.match.operation not in _READ_SUCCESS or not (200 <= status < 300):
             return 0
-        picked = _pick(headers)
+        picked = call.picked = _pick(headers)
         if not is_json_media(media_type(picked.get("content-type"))):
             return 0
         length = _int(picked.get("content-length"))
@@ -238,7 +240,7 @@ class Engine:
     ) -> _Observed:
         """Read what the response says. Nothing is redacted here, and nothing leaves."""
         observed = _Observed.of(call, status, duration)
-        picked = _pick(headers)
+        picked = call.picked if call.picked is not None else _pick(headers)
         observed.correlation_id = picked.get("inin-correlation-id")
         decoded: bytes | None = None
         cut = not complete
