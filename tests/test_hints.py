@@ -305,6 +305,7 @@ def test_every_hint_code_fires_on_its_seed_mistake() -> None:
     seen.update(_codes(_launch({"flowId": FLOW, "inputData": {"customerId": 1}})))
     seen.update(_codes(diagnose_launch(b"nope", body_size=MAX_REQUEST_BYTES + 1)))
     seen.update(_codes(diagnose_launch(b"nope")))
+    seen.update(_codes(_launch({"inputData": {}})))
     seen.update(_codes(_launch({"flowId": "Order Status Lookup", "inputData": {"Flow": {"a": 1}}})))
     payload = {"flowId": FLOW, "inputData": {"Flow.nope": 1, "Flow.count": True}}
     seen.update(_codes(diagnose_payload(payload, input_schema=SCHEMA)))
