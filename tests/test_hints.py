@@ -245,7 +245,8 @@ def test_input_not_declared_by_the_schema_is_reported_with_a_suggestion() -> Non
 def test_schema_that_allows_extra_properties_reports_no_undeclared_input() -> None:
     schema = {**SCHEMA, "additionalProperties": True}
     assert (
-        diagnose_payload({"flowId": FLOW, "inputData": {"Flow.extra": 1}}, input_schema=schema) == []
+        diagnose_payload({"flowId": FLOW, "inputData": {"Flow.extra": 1}}, input_schema=schema)
+        == []
     )
 
 

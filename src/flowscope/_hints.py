@@ -10,7 +10,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
@@ -519,9 +519,10 @@ def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) ->
     found: dict[str, list[Hint]] = {code: [] for code in _INPUT_CODES}
     more = dict.fromkeys(_INPUT_CODES, 0)
 
-    def add(code: str, message: str, field: str) -> None:
+    def add(code: str, field: str, message: Callable[..., str], *args: Any) -> None:
+        # The message is built only for hints that are kept: past the cap, keys are counted.
         if len(found[code]) < MAX_HINTS_PER_CODE:
-            found[code].append(Hint(code, message, field))
+            found[code].append(Hint(code, message(*args), field))
         else:
             more[code] += 1
 
@@ -530,18 +531,18 @@ def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) ->
         if props is not None and key in props:
             problem = _type_problem(value, props[key], schema or {})
             if problem is not None:
-                add("input-type", f"input '{_show(key)}' {problem}", field)
+                add("input-type", field, "input '{}' {}".format, _show(key), problem)
             continue
         nested = _nested_names(key, value, props)
         if nested is not None:
-            add("input-nested", _nested_message(key, nested), field)
+            add("input-nested", field, _nested_message, key, nested)
             continue
         fix = _name_fix(key)
         if fix is not None:
-            add("input-key-prefix", _prefix_message(key, fix, props), field)
+            add("input-key-prefix", field, _prefix_message, key, fix, props)
             continue
         if props is not None and closed:
-            add("input-undeclared", _undeclared_message(key, props), field)
+            add("input-undeclared", field, _undeclared_message, key, props)
 
     hints: list[Hint] = []
     for code in _INPUT_CODES:
@@ -728,7 +729,7 @@ def _undeclared_message(key: str, props: Mapping[str, Any]) -> str:
         suggestion = "the flow declares no inputs"
     return (
         f"input '{shown}' is not declared by the flow's input schema, which accepts no other "
-        f"keys: {suggestion} (mark the variable 'Input to flow' in Architect, or drop the key)"
+        f"input; {suggestion} (mark the variable 'Input to flow' in Architect, or drop it)"
     )
 
 
