@@ -364,3 +364,156 @@ def test_arch_type_named_only_in_the_description_is_enforced() -> None:
         {"flowId": FLOW, "inputData": {"Flow.orderNumber": "157"}}, input_schema=schema
     )
     assert good == []
+
+
+# -- field mistakes (issue 17) -------------------------------------------------------------------
+
+
+def test_inputs_nested_under_flow_get_one_hint_with_the_flattened_names() -> None:
+    hints = _launch({"flowId": FLOW, "inputData": {"Flow": {"customerId": "1", "isVip": True}}})
+    assert _codes(hints) == ["input-nested"]
+    assert "'Flow.customerId', 'Flow.isVip'" in hints[0].message
+    assert "Flow.Flow" not in hints[0].message
+    assert hints[0].field == "inputData.Flow"
+
+
+def test_an_object_under_a_prefixed_key_is_a_json_value_not_nested_inputs() -> None:
+    assert _launch({"flowId": FLOW, "inputData": {"Flow.context": {"customerId": "1"}}}) == []
+
+
+def test_a_declared_json_input_holding_input_like_keys_is_not_nested() -> None:
+    payload = {"flowId": FLOW, "inputData": {"Flow.context": {"Flow.customerId": "1"}}}
+    assert diagnose_payload(payload, input_schema=SCHEMA) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("Flow .customerId", "Flow.customerId"),
+        ("Flow_customerId", "Flow.customerId"),
+        ("Flow:customerId", "Flow.customerId"),
+        ("Flow-customerId", "Flow.customerId"),
+        ("FlowcustomerId", "Flow.customerId"),
+        ("flow.customerId", "Flow.customerId"),
+        ("FLOW.customerId", "Flow.customerId"),
+        ("Flow.Flow.customerId", "Flow.customerId"),
+        ("flow_flow.customerId", "Flow.customerId"),
+        ("customerId", "Flow.customerId"),
+        ("flowType", "Flow.flowType"),
+    ],
+)
+def test_every_near_miss_of_the_prefix_gets_the_right_name(key: str, meant: str) -> None:
+    hint = _only(_launch({"flowId": FLOW, "inputData": {key: "1"}}), "input-key-prefix")
+    assert f"did you mean '{meant}'?" in hint.message
+
+
+def test_prefix_alone_is_not_doubled() -> None:
+    hint = _only(_launch({"flowId": FLOW, "inputData": {"Flow": "1"}}), "input-key-prefix")
+    assert "only the prefix" in hint.message
+    assert "Flow.Flow" not in hint.message
+
+
+def test_near_miss_takes_the_declared_name_whatever_its_case() -> None:
+    payload = {"flowId": FLOW, "inputData": {"FlowCustomerId": "1"}}
+    hint = _only(diagnose_payload(payload, input_schema=SCHEMA), "input-key-prefix")
+    assert "did you mean 'Flow.customerId'?" in hint.message
+    assert "the flow declares it" in hint.message
+
+
+@pytest.mark.parametrize(
+    ("flow_id", "expected"),
+    [
+        ("Order Status Lookup", "GET /api/v2/flows?name=Order%20Status%20Lookup"),
+        ("3.0", "looks like a flow version"),
+        (f"https://apps.mypurecloud.ie/architect/#/workflow/flows/{FLOW}/latest", f"'{FLOW}'"),
+        (f"/api/v2/flows/{FLOW}/versions/3.0", "flow version URI"),
+        ("${input.flowId}", "placeholder"),
+        ("undefined", "placeholder"),
+        (FLOW.replace("-", ""), f"send it as '{FLOW}'"),
+        (f" {FLOW} ", f"send exactly '{FLOW}'"),
+    ],
+)
+def test_flow_id_that_is_not_a_uuid_says_where_the_id_is(flow_id: str, expected: str) -> None:
+    hints = _launch({"flowId": flow_id})
+    assert _codes(hints) == ["flow-id-not-uuid"]
+    assert expected in hints[0].message
+
+
+@pytest.mark.parametrize("flow_id", [FLOW, FLOW.upper(), "00000000-0000-4000-8000-000000000000"])
+def test_uuid_flow_ids_are_left_alone(flow_id: str) -> None:
+    assert _launch({"flowId": flow_id}) == []
+
+
+def test_flow_id_near_miss_gives_one_hint_not_two() -> None:
+    assert _codes(_launch({"flow_id": FLOW})) == ["missing-flow-id"]
+    assert _codes(_launch({"flowName": "Order Status Lookup"})) == ["missing-flow-id"]
+    # With a flowId present, a second spelling is just an unknown key.
+    assert _codes(_launch({"flowId": FLOW, "flow_id": FLOW})) == ["unknown-root-key"]
+
+
+def test_flow_object_at_the_root_is_inputs_not_a_flow_id_stand_in() -> None:
+    hints = _launch({"Flow": {"customerId": "1"}})
+    assert _codes(hints) == ["unknown-root-key", "missing-flow-id"]
+    assert "'Flow.customerId'" in hints[0].message
+    assert "'Flow' is not a launch field" in hints[0].message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a,b", 'send a JSON list such as ["first", "second"]'),
+        ("a", "even for one value: [value]"),
+        ('["a", "b"]', "send the list itself"),
+        (7, "even for one value"),
+    ],
+)
+def test_collection_given_something_else_names_the_fix(value: object, expected: str) -> None:
+    payload = {"flowId": FLOW, "inputData": {"Flow.tags": value}}
+    hint = _only(diagnose_payload(payload, input_schema=SCHEMA), "input-type")
+    assert expected in hint.message
+
+
+def test_json_input_given_as_json_text_says_to_send_the_object() -> None:
+    payload = {"flowId": FLOW, "inputData": {"Flow.context": '{"a": 1}'}}
+    hint = _only(diagnose_payload(payload, input_schema=SCHEMA), "input-type")
+    assert "string holding JSON: send the object itself" in hint.message
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "code"),
+    [
+        (
+            {"flowId": FLOW, "inputData": {"customerId": "1"}},
+            "inputData.customerId",
+            "input-key-prefix",
+        ),
+        # nearly: the platform names the input with its prefix, the payload has it without
+        ({"flowId": FLOW, "inputData": {"customerId": "1"}}, "Flow.customerId", "input-key-prefix"),
+        (
+            {"flowId": FLOW, "inputData": {"Flow_customerId": "1"}},
+            "inputData.Flow.customerId",
+            "input-key-prefix",
+        ),
+        ({"flow_id": FLOW}, "flow_id", "missing-flow-id"),
+        ({"flowId": "Order Status Lookup"}, "flowId", "flow-id-not-uuid"),
+        ({"flowId": FLOW, "data": {}}, "data", "unknown-root-key"),
+        ({"flowId": FLOW, "inputData": {"Flow": {"a": 1}}}, "inputData.Flow", "input-nested"),
+    ],
+)
+def test_hint_for_a_key_the_platform_named_says_the_platform_rejected_it(
+    payload: dict[str, Any], field: str, code: str
+) -> None:
+    plain = _only(_launch(payload), code)
+    hints = _launch(payload, rejected_fields=[field])
+    assert _codes(hints) == [code]
+    assert (
+        hints[0].message
+        == f"the platform rejected '{field}' (the error's fieldName); {plain.message}"
+    )
+
+
+def test_a_field_the_payload_does_not_have_leaves_the_hints_as_they_were() -> None:
+    payload = {"flowId": FLOW, "inputData": {"customerId": "1"}}
+    assert _launch(payload, rejected_fields=["inputData.orderNumber", "flowId", ""]) == _launch(
+        payload
+    )

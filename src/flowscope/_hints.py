@@ -335,14 +335,15 @@ def _root_key_message(key: str, value: Any) -> str:
 
 def _flow_id_stand_in(payload: Mapping[str, Any]) -> str | None:
     """The root key that was meant as 'flowId' (``flow_id``, ``flowName``, ``id``...), if any."""
-    return next(
-        (
-            k
-            for k in _bounded_keys(payload)
-            if _NEAR_MISSES.get(_squash_key(k)) == "flowId" or _squash_key(k) in _FLOW_ID_STAND_INS
-        ),
-        None,
-    )
+    for key, value in _bounded_items(payload):
+        squashed = _squash_key(key)
+        if _NEAR_MISSES.get(squashed) == "flowId":
+            return key
+        # 'Flow': {"customerId": ...} is nested inputs, not a flow: only an id or a name counts.
+        named = isinstance(value, dict) and ("id" in value or "name" in value)
+        if squashed in _FLOW_ID_STAND_INS and (isinstance(value, str) or named):
+            return key
+    return None
 
 
 def _flow_id_hints(
