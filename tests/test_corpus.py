@@ -196,7 +196,8 @@ def test_corpus_holds_real_shapes_each_with_its_source(request: pytest.FixtureRe
         assert (case["mistake"] is None) == (case["expect"] == []), case["id"]
     mistakes = Counter(c["mistake"] for c in CASES if c["mistake"])
     correct = sum(1 for c in CASES if c["mistake"] is None)
-    forum = sum(1 for c in CASES if "forum" in c["source"])
+    forum = sum(1 for c in CASES if c["source"].startswith("https://") and "forum" in c["source"])
+    posted = sum(1 for c in CASES if not c["how"].startswith("derived"))
     assert len(CASES) >= 100
     assert correct >= 20
     assert len(mistakes) >= 40
@@ -207,7 +208,7 @@ def test_corpus_holds_real_shapes_each_with_its_source(request: pytest.FixtureRe
         request,
         [
             f"corpus: {len(CASES)} cases, {len(mistakes)} distinct mistakes, "
-            f"{correct} correct shapes, {forum} from forum threads"
+            f"{correct} correct shapes, {forum} from forum threads, {posted} as posted"
         ],
     )
 
