@@ -63,6 +63,7 @@ _MAX_ITEMS_CHECKED = 100
 _MAX_REF_DEPTH = 16
 _MAX_NAMES_LISTED = 8
 _MAX_KEY_SHOWN = 80
+_MAX_NESTED_SCANNED = 50
 
 _ARCH_STRING_MAX = 32_000
 _ARCH_INTEGER_MAX = 999_999_999_999_999
@@ -517,6 +518,7 @@ def _input_not_object(inputs: object) -> Hint:
 def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) -> list[Hint]:
     props = _schema_properties(schema)
     closed = props is not None and schema is not None and _closed(schema)
+    declared = _Declared(props) if props is not None else None
     found: dict[str, list[Hint]] = {code: [] for code in _INPUT_CODES}
     more = dict.fromkeys(_INPUT_CODES, 0)
 
@@ -534,13 +536,12 @@ def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) ->
             if problem is not None:
                 add("input-type", field, "input '{}' {}".format, _show(key), problem)
             continue
-        nested = _nested_names(key, value, props)
-        if nested is not None:
-            add("input-nested", field, _nested_message, key, nested)
+        if _is_nested(key, value, declared):
+            add("input-nested", field, _nested_message, key, value, declared)
             continue
         fix = _name_fix(key)
         if fix is not None:
-            add("input-key-prefix", field, _prefix_message, key, fix, props)
+            add("input-key-prefix", field, _prefix_message, key, fix, declared)
             continue
         if props is not None and closed:
             add("input-undeclared", field, _undeclared_message, key, props)
@@ -621,7 +622,7 @@ def _name_fix(key: str) -> _NameFix | None:
     return _NameFix(meant, tuple(problems), text)
 
 
-def _prefix_message(key: str, fix: _NameFix, props: Mapping[str, Any] | None) -> str:
+def _prefix_message(key: str, fix: _NameFix, declared: _Declared | None) -> str:
     shown = _show(key)
     if fix.scope is not None:
         return (
@@ -635,63 +636,70 @@ def _prefix_message(key: str, fix: _NameFix, props: Mapping[str, Any] | None) ->
             "variable's name, e.g. 'Flow.customerId'"
         )
     meant = fix.meant
-    declared = ""
-    if props is not None:
-        match = _declared_like(meant, props) or _declared_like("Flow." + fix.bare, props)
+    known = ""
+    if declared is not None:
+        match = declared.like(meant) or declared.like("Flow." + fix.bare)
         if match is not None:
-            meant, declared = match, "; the flow declares it"
+            meant, known = match, "; the flow declares it"
         else:
-            close = _close_names(meant, props)
-            declared = f"; the flow declares no '{_show(meant)}'" + (
+            close = _close_names(meant, declared.props)
+            known = f"; the flow declares no '{_show(meant)}'" + (
                 f" (closest: {close})" if close else ""
             )
     what = " and ".join(fix.problems)
     return (
         f"input '{shown}' has {what}: did you mean '{_show(meant)}'? Input names are 'Flow.' "
-        f"followed by the variable's name, exactly (case-sensitive){declared}"
+        f"followed by the variable's name, exactly (case-sensitive){known}"
     )
 
 
-def _declared_like(name: str, props: Mapping[str, Any]) -> str | None:
-    """The declared input named ``name``, or the only one that differs from it just in case."""
-    if name in props:
-        return name
-    lowered = name.lower()
-    same = [n for n in islice(props, _MAX_KEYS_SCANNED) if str(n).lower() == lowered]
-    return str(same[0]) if len(same) == 1 else None
+class _Declared:
+    """The flow's declared input names, looked up as written or whatever their case."""
+
+    def __init__(self, props: Mapping[str, Any]) -> None:
+        self.props = props
+        self._lowered: dict[str, str | None] = {}
+        for name in islice(props, _MAX_KEYS_SCANNED):
+            text = str(name)
+            # Two names that differ only in case: neither is "the" match.
+            self._lowered[text.lower()] = None if text.lower() in self._lowered else text
+
+    def like(self, name: str) -> str | None:
+        if name in self.props:
+            return name
+        return self._lowered.get(name.lower())
 
 
-def _nested_names(key: str, value: Any, props: Mapping[str, Any] | None) -> list[str] | None:
-    """The flat input names for inputs nested in an object under ``key``, or ``None``.
+def _is_nested(key: str, value: Any, declared: _Declared | None) -> bool:
+    """Whether ``value`` holds inputs nested in an object under ``key``.
 
     Nested when the object is named like the prefix (``Flow``, ``flow``, ``FLOW``), or when its
     keys look like input names (``Flow.x``, or names the schema declares once prefixed). An
     object under a ``Flow.x`` key is otherwise an archJson value, and left alone.
     """
     if not isinstance(value, dict) or not value:
-        return None
-    inner = [str(k) for k in islice(value, _MAX_KEYS_SCANNED)]
-    like_inputs = any(_looks_prefixed(k) for k in inner) or (
-        props is not None and any(_declared_like("Flow." + k.strip(), props) for k in inner)
+        return False
+    if _squash_key(key).rstrip(".:") == "flow":
+        return True
+    inner = [str(k) for k in islice(value, _MAX_NESTED_SCANNED)]
+    return any(_looks_prefixed(k) for k in inner) or (
+        declared is not None and any(declared.like("Flow." + k.strip()) for k in inner)
     )
-    named_like_prefix = _squash_key(key).rstrip(".:") == "flow"
-    if not (named_like_prefix or like_inputs):
-        return None
-    return _flattened(value, props)
 
 
 def _looks_prefixed(key: str) -> bool:
     return _PREFIX_HEAD.fullmatch(key.strip()) is not None
 
 
-def _flattened(inner: Mapping[str, Any], props: Mapping[str, Any] | None) -> list[str]:
+def _flattened(inner: Mapping[str, Any], declared: _Declared | None) -> list[str]:
+    """The flat input names of a nested object's keys (the first few: enough to show)."""
     names: list[str] = []
-    for key in islice(inner, _MAX_KEYS_SCANNED):
+    for key in islice(inner, _MAX_NAMES_LISTED + 1):
         text = str(key)
         fix = _name_fix(text)
         name = text if fix is None else fix.meant if fix.scope is None else "Flow." + text
-        if props is not None:
-            name = _declared_like(name, props) or name
+        if declared is not None:
+            name = declared.like(name) or name
         names.append(_show(name))
     return names
 
@@ -701,7 +709,8 @@ def _list_names(names: list[str]) -> str:
     return shown + (", ..." if len(names) > _MAX_NAMES_LISTED else "")
 
 
-def _nested_message(key: str, names: list[str]) -> str:
+def _nested_message(key: str, value: Mapping[str, Any], declared: _Declared | None) -> str:
+    names = _flattened(value, declared)
     return (
         f"inputs are nested in an object under '{_show(key)}': the launch takes them flat, "
         f"directly in 'inputData', each named with its 'Flow.' prefix: {_list_names(names)}, "
