@@ -517,3 +517,13 @@ def test_a_field_the_payload_does_not_have_leaves_the_hints_as_they_were() -> No
     assert _launch(payload, rejected_fields=["inputData.orderNumber", "flowId", ""]) == _launch(
         payload
     )
+
+
+def test_many_nested_objects_give_capped_hints_naming_a_few_flat_names() -> None:
+    inner = {f"Flow.k{i}": 1 for i in range(300)}
+    inputs = {f"o{i}": inner for i in range(300)}
+    schema = {"additionalProperties": False, "properties": {f"Flow.p{i}": {} for i in range(3000)}}
+    hints = diagnose_payload({"flowId": FLOW, "inputData": inputs}, input_schema=schema)
+    assert _codes(hints) == ["input-nested"] * 21
+    assert hints[0].message.count("'Flow.k") == 8
+    assert hints[-1].message == "and 280 more input key(s) nested in an object"
