@@ -476,7 +476,7 @@ def test_collection_given_something_else_names_the_fix(value: object, expected: 
 def test_json_input_given_as_json_text_says_to_send_the_object() -> None:
     payload = {"flowId": FLOW, "inputData": {"Flow.context": '{"a": 1}'}}
     hint = _only(diagnose_payload(payload, input_schema=SCHEMA), "input-type")
-    assert "string holding JSON: send the object itself" in hint.message
+    assert "send the object itself, not a string holding it as JSON" in hint.message
 
 
 @pytest.mark.parametrize(

@@ -1047,7 +1047,7 @@ def _holds_json(value: object, kind: type) -> bool:
 def _list_fix(value: object) -> str:
     """How to send a collection input that came as something else (never quoting the value)."""
     if _holds_json(value, list):
-        return "it is a string holding a JSON list: send the list itself, not a string"
+        return "send the list itself, not a string holding it as JSON"
     if isinstance(value, str) and any(sep in value for sep in ",;|"):
         return 'send a JSON list such as ["first", "second"], not one delimited string'
     return "send a JSON list, even for one value: [value]"
@@ -1056,7 +1056,7 @@ def _list_fix(value: object) -> str:
 def _object_fix(value: object) -> str:
     """How to send an archJson input that came as something else (never quoting the value)."""
     if _holds_json(value, dict):
-        return "it is a string holding JSON: send the object itself, not a string"
+        return "send the object itself, not a string holding it as JSON"
     return 'send a JSON object such as {"key": "value"}'
 
 
