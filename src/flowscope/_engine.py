@@ -316,6 +316,8 @@ class Engine:
             )
             error = self._redact_error(seen.report)
         failed = seen.status is None or seen.status >= 400
+        # The hints compare the fields the platform rejected with the keys that were sent.
+        rejected = seen.report.fields if seen.report is not None else ()
         exc = seen.exception
         return CallRecord(
             operation=call.match.operation,
@@ -333,7 +335,7 @@ class Engine:
             exception_type=type(exc).__qualname__ if exc is not None else None,
             exception_message=redactor.text(str(exc)).value if exc is not None else None,
             correlation_id=self._safe_optional(seen.correlation_id),
-            hints=tuple(self._hints(call)) if failed else (),
+            hints=tuple(self._hints(call, rejected)) if failed else (),
             redacted_paths=tuple(paths),
             request_body=self._request_capture(call) if failed else None,
             response_body=response_body,
@@ -403,7 +405,7 @@ class Engine:
             content_type=call.request_type or "",
         )
 
-    def _hints(self, call: Call) -> list[Hint]:
+    def _hints(self, call: Call, rejected_fields: tuple[str, ...] = ()) -> list[Hint]:
         if not self.config.hints or call.match.operation != "launch":
             return []
         schema = self._schemas.get(call.flow_id)
@@ -413,6 +415,7 @@ class Engine:
             path=call.path,
             body_size=call.request_size,
             input_schema=schema,
+            rejected_fields=rejected_fields,
         )
         return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
 

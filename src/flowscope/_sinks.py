@@ -12,12 +12,14 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._hints import Hint
 from ._record import CallRecord, CapturedBody
 
 __all__ = [
     "Sink",
     "Sinks",
     "body_dict",
+    "hint_line",
     "log_failure",
     "record_to_dict",
     "status_description",
@@ -53,7 +55,7 @@ class Sinks:
                 self._on_error(stage, exc)
 
 
-_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")  # str.splitlines() breaks
 
 
 def status_description(record: CallRecord) -> str:
@@ -133,17 +135,45 @@ def body_dict(body: CapturedBody) -> dict[str, Any]:
     }
 
 
+# Hint lines in one WARNING message; the rest are counted (all of them are in ``extra``).
+_MAX_LOGGED_HINTS = 10
+
+
 def log_failure(record: CallRecord) -> None:
-    """One WARNING per failed flow call, with the structured report in ``extra``."""
+    """One WARNING per failed flow call, with the structured report in ``extra``.
+
+    The message ends with the hints, one indented line each, so the sentence that says what
+    to change is in the log file itself, not only in the structured record.
+    """
     if record.outcome == "success" or not logger.isEnabledFor(logging.WARNING):
         return
     logger.warning(
-        "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)",
+        "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)%s",
         record.method,
         record.template,
         record.flow_label,
         status_description(record),
         record.correlation_id or "-",
         record.trace_id or "-",
+        _hint_lines(record),
         extra={"flowscope": record_to_dict(record)},
     )
+
+
+def hint_line(hint: Hint) -> str:
+    """``input-type [inputData.Flow.isVip]: ...``: a hint as the log, the CLI and the demo
+    print it."""
+    where = f" [{hint.field}]" if hint.field else ""
+    return f"{hint.code}{where}: {hint.message}"
+
+
+def _hint_lines(record: CallRecord) -> str:
+    """One indented ``hint CODE [FIELD]: MESSAGE`` line per hint, as the demo report prints them."""
+    lines = []
+    for hint in record.hints[:_MAX_LOGGED_HINTS]:
+        # Hints quote payload keys: a key must not be able to start a forged line either.
+        lines.append(_LINE_BREAKS.sub(" ", f"    hint {hint_line(hint)}"))
+    if len(record.hints) > _MAX_LOGGED_HINTS:
+        more = len(record.hints) - _MAX_LOGGED_HINTS
+        lines.append(f"    ... and {more} more hint{'s' if more != 1 else ''} in the record")
+    return "".join("\n" + line for line in lines)

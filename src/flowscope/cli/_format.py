@@ -6,16 +6,12 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from flowscope._sinks import hint_line
+
 if TYPE_CHECKING:
     from flowscope import CallRecord, Hint
 
 __all__ = ["failure_lines", "hint_line", "indent", "pretty"]
-
-
-def hint_line(hint: Hint) -> str:
-    """``input-type [inputData.Flow.isVip]: ...``"""
-    where = f" [{hint.field}]" if hint.field else ""
-    return f"{hint.code}{where}: {hint.message}"
 
 
 def headline(record: CallRecord) -> str:
