@@ -147,6 +147,8 @@ def log_failure(record: CallRecord) -> None:
     """
     if record.outcome == "success" or not logger.isEnabledFor(logging.WARNING):
         return
+    if not _delivered(logger):
+        return  # only the library's NullHandler would see it: skip building the report
     logger.warning(
         "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)%s",
         record.method,
@@ -158,6 +160,18 @@ def log_failure(record: CallRecord) -> None:
         _hint_lines(record),
         extra={"flowscope": record_to_dict(record)},
     )
+
+
+def _delivered(log: logging.Logger) -> bool:
+    """Whether a record from ``log`` reaches a handler that does something with it."""
+    current: logging.Logger | None = log
+    while current is not None:
+        if any(not isinstance(handler, logging.NullHandler) for handler in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
 
 
 def hint_line(hint: Hint) -> str:
