@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import _cardinality, _loopback, _memory, _percall
+from . import _breakdown, _cardinality, _loopback, _memory, _percall
 from ._report import Section, Table
 
 HERE = Path(__file__).resolve().parent
@@ -76,6 +76,7 @@ def _scenarios(sizes: Sizes) -> dict[str, object]:
         "5": lambda: _cardinality.cardinality(
             flows=s.flows, max_flows=s.max_flows, repeats=s.expo_repeats
         ),
+        "6": lambda: _breakdown.breakdown(rounds=s.percall_rounds, batch=s.percall_batch),
     }
 
 
