@@ -1,0 +1,130 @@
+"""The launch's ``inputData`` against the flow version's input schema, as the platform checks it.
+
+``jsonschema`` decides what is valid, under the draft the schema names (the platform publishes
+draft-04, ``date-time`` checked as RFC 3339); this module only turns its errors into one short
+reason per refused key, in the words the sandbox's 400 bodies use. A declared key that is absent
+is fine (the platform leaves the variable at its initial value), so ``required`` is not enforced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
+__all__ = ["InputChecker", "InputProblem", "json_type"]
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """Why one ``inputData`` key was refused."""
+
+    key: str
+    error_code: str  # ``UNRECOGNIZED_FIELD`` or ``INVALID_VALUE``
+    message: str
+
+
+def json_type(value: object) -> str:
+    """The JSON Schema type name of a decoded JSON value (``integer`` before ``number``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+# When one value breaks several keywords, the first of these is the one reported: the type
+# before any bound, as a person reading the message would fix it.
+_KEYWORD_ORDER = ("type", "maxLength", "pattern", "format", "minimum", "maximum", "maxItems")
+
+
+class InputChecker:
+    """One flow version's input schema, compiled once, asked once per launch."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        # Imported here, not at the top: the CLI imports this package to build its parser, and
+        # jsonschema takes longer to import than the whole of ``flowscope --help``.
+        from jsonschema.validators import Draft4Validator, validator_for
+
+        validator_class = validator_for(schema, default=Draft4Validator)
+        self._validator: Validator = validator_class(
+            schema, format_checker=validator_class.FORMAT_CHECKER
+        )
+        self._properties: Mapping[str, Any] = schema.get("properties") or {}
+        self._patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
+        self._closed = schema.get("additionalProperties", True) is False
+
+    def problems(self, data: Mapping[str, Any]) -> list[InputProblem]:
+        """Every key of ``data`` the schema refuses, in the order sent."""
+        by_key: dict[str, list[ValidationError]] = {}
+        for error in self._validator.iter_errors(dict(data)):
+            if error.path:
+                by_key.setdefault(str(error.path[0]), []).append(error)
+        problems: list[InputProblem] = []
+        for key in data:
+            if self._closed and not self._declared(key):
+                problems.append(InputProblem(key, "UNRECOGNIZED_FIELD", self._undeclared(key)))
+            elif key in by_key:
+                reason = _reason(min(by_key[key], key=_rank))
+                problems.append(InputProblem(key, "INVALID_VALUE", f"{key}: {reason}"))
+        return problems
+
+    def _declared(self, key: str) -> bool:
+        return key in self._properties or any(p.search(key) for p in self._patterns)
+
+    def _undeclared(self, key: str) -> str:
+        if not key.startswith("Flow.") and f"Flow.{key}" in self._properties:
+            return (
+                f"{key} is not an input of this flow version; flow variables are named Flow.{key}"
+            )
+        return f"{key} is not an input of this flow version"
+
+
+def _rank(error: ValidationError) -> tuple[tuple[tuple[int, str], ...], int]:
+    # A value's own errors before its items', then the first item, then keyword order.
+    inner = tuple(
+        (step, "") if isinstance(step, int) else (-1, step) for step in list(error.path)[1:]
+    )
+    keyword = str(error.validator)
+    order = _KEYWORD_ORDER.index(keyword) if keyword in _KEYWORD_ORDER else len(_KEYWORD_ORDER)
+    return inner, order
+
+
+def _reason(error: ValidationError) -> str:
+    """One clause a person can act on, prefixed with where inside the value it applies."""
+    where = "".join(_step(step) for step in list(error.path)[1:])
+    return where + _clause(str(error.validator), error.validator_value, error.instance, error)
+
+
+def _step(step: str | int) -> str:
+    return f"item {step}: " if isinstance(step, int) else f"{step}: "
+
+
+def _clause(keyword: str, bound: Any, value: Any, error: ValidationError) -> str:
+    if keyword == "type":
+        declared: Iterable[str] = [bound] if isinstance(bound, str) else bound
+        expected = " or ".join(t for t in declared if t != "null") or "null"
+        return f"expected {expected}, got {json_type(value)}"
+    clauses: Mapping[str, str] = {
+        "maxLength": f"string longer than {bound} characters",
+        "pattern": f"string does not match {bound}",
+        "minimum": f"number below {bound}",
+        "maximum": f"number above {bound}",
+        "maxItems": f"more than {bound} items",
+    }
+    if keyword in clauses:
+        return clauses[keyword]
+    if keyword == "format" and bound == "date-time":
+        return "expected an ISO-8601 date-time such as 2025-03-14T16:00:00.000Z"
+    return error.message
