@@ -913,8 +913,9 @@ def in_process() -> Iterator[httpx.Client]:
             "tomorrow",
             "expected an ISO-8601 date-time such as 2025-03-14T16:00:00.000Z",
         ),
-        (SURVEY, "Flow.channels", ["sms"] * 2001, "more than 2000 items"),
-        (SURVEY, "Flow.channels", ["sms", "email", 3], "item 2: expected string, got integer"),
+        # The list's own fault first, then its first bad item.
+        (SURVEY, "Flow.channels", ["sms"] * 2000 + [3], "more than 2000 items"),
+        (SURVEY, "Flow.channels", ["sms", 3, 4], "item 1: expected string, got integer"),
     ],
 )
 def test_a_refused_input_value_is_explained_in_one_clause(
