@@ -2,8 +2,10 @@
 
 ``jsonschema`` decides what is valid, under the draft the schema names (the platform publishes
 draft-04, ``date-time`` checked as RFC 3339); this module only turns its errors into one short
-reason per refused key, in the words the sandbox's 400 bodies use. A declared key that is absent
-is fine (the platform leaves the variable at its initial value), so ``required`` is not enforced.
+reason per refused key, in the words the sandbox's 400 bodies use. Only what the platform reports
+per key is modeled: undeclared keys, and each value against its property's schema. Keywords on the
+whole object (``required``, ``minProperties``) are not enforced: a declared key that is absent is
+fine, the platform leaves the variable at its initial value.
 """
 
 from __future__ import annotations
@@ -55,7 +57,12 @@ class InputChecker:
     def __init__(self, schema: Mapping[str, Any]) -> None:
         # Imported here, not at the top: the CLI imports this package to build its parser, and
         # jsonschema takes longer to import than the whole of ``flowscope --help``.
-        from jsonschema.validators import Draft4Validator, validator_for
+        try:
+            from jsonschema.validators import Draft4Validator, validator_for
+        except ImportError as missing:
+            raise ImportError(
+                "the sandbox checks launch inputs with jsonschema: pip install 'flowscope[sandbox]'"
+            ) from missing
 
         validator_class = validator_for(schema, default=Draft4Validator)
         self._validator: Validator = validator_class(
