@@ -52,10 +52,7 @@ def flow_document(flow: SandboxFlow) -> dict[str, Any]:
 def version_document(flow: SandboxFlow) -> dict[str, Any]:
     """``GET /api/v2/flows/{flowId}/versions/{version}``: where the input schema is published."""
     return {
-        "id": flow.version,
-        "name": flow.version,
-        "commitVersion": flow.version,
-        "configurationVersion": flow.version,
+        **dict.fromkeys(("id", "name", "commitVersion", "configurationVersion"), flow.version),
         "type": "PUBLISH",
         "secure": False,
         "debug": False,

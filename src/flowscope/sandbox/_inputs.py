@@ -11,11 +11,12 @@ fine, the platform leaves the variable at its initial value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from jsonschema import TypeChecker
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
@@ -31,19 +32,19 @@ class InputProblem:
     message: str
 
 
-def json_type(value: object) -> str:
-    """The JSON Schema type name of a decoded JSON value (``integer`` before ``number``)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+_JSON_TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
+
+
+def json_type(value: object, types: TypeChecker | None = None) -> str:
+    """The JSON Schema type name of a decoded JSON value, as ``types`` (draft-04's) tells them.
+
+    The first that fits, so ``1`` is an ``integer``; under draft-04, ``1.0`` is a ``number``.
+    """
+    if types is None:
+        from jsonschema.validators import Draft4Validator
+
+        types = Draft4Validator.TYPE_CHECKER
+    return next((name for name in _JSON_TYPES if types.is_type(value, name)), "object")
 
 
 # When one value breaks several keywords, the first of these is the one reported: the type
@@ -83,7 +84,7 @@ class InputChecker:
             if self._closed and not self._declared(key):
                 problems.append(InputProblem(key, "UNRECOGNIZED_FIELD", self._undeclared(key)))
             elif key in by_key:
-                reason = _reason(min(by_key[key], key=_rank))
+                reason = _reason(min(by_key[key], key=_rank), self._validator.TYPE_CHECKER)
                 problems.append(InputProblem(key, "INVALID_VALUE", f"{key}: {reason}"))
         return problems
 
@@ -108,21 +109,22 @@ def _rank(error: ValidationError) -> tuple[tuple[tuple[int, str], ...], int]:
     return inner, order
 
 
-def _reason(error: ValidationError) -> str:
+def _reason(error: ValidationError, types: TypeChecker) -> str:
     """One clause a person can act on, prefixed with where inside the value it applies."""
     where = "".join(_step(step) for step in list(error.path)[1:])
-    return where + _clause(str(error.validator), error.validator_value, error.instance, error)
+    return where + _clause(error, types)
 
 
 def _step(step: str | int) -> str:
     return f"item {step}: " if isinstance(step, int) else f"{step}: "
 
 
-def _clause(keyword: str, bound: Any, value: Any, error: ValidationError) -> str:
+def _clause(error: ValidationError, types: TypeChecker) -> str:
+    keyword, bound = str(error.validator), error.validator_value
     if keyword == "type":
-        declared: Iterable[str] = [bound] if isinstance(bound, str) else bound
-        expected = " or ".join(t for t in declared if t != "null") or "null"
-        return f"expected {expected}, got {json_type(value)}"
+        declared = bound if isinstance(bound, list) else [bound]
+        expected = " or ".join(str(t) for t in declared if t != "null") or "null"
+        return f"expected {expected}, got {json_type(error.instance, types)}"
     clauses: Mapping[str, str] = {
         "maxLength": f"string longer than {bound} characters",
         "pattern": f"string does not match {bound}",
