@@ -6,9 +6,10 @@ thin edges over the same model, so what a test sees in-process is what a client 
 
 Adding a route: write a handler ``(api, call) -> Reply`` and add one :class:`Route` to
 :data:`ROUTES`; a guarded route gets the bearer-token check and the per-token rate limit from
-:meth:`FlowApi._guarded`, the one place they live. Adding a failure mode: raise
-:class:`Refused` with a body from ``_errors`` wherever the condition is known (in the guard for
-every API route, in a handler for one); the reply still carries the rate-limit headers.
+:meth:`FlowApi._guarded`, the one place they live. Adding a failure mode: an
+:class:`~._errors.ErrorKind` in ``_errors``, raised as :class:`Refused` where the condition is
+known (in ``_guarded`` for every API route, in a handler for one); a refusal from a handler
+still carries the rate-limit headers.
 """
 
 from __future__ import annotations

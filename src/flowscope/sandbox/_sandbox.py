@@ -49,6 +49,7 @@ class Sandbox:
         self.client_id = client_id
         self.client_secret = client_secret
         self.verbose = verbose
+        #: The API model both the loopback server and :meth:`transport` answer from.
         self.api = FlowApi(
             default_flows() if flows is None else flows,
             client_id=client_id,
