@@ -978,3 +978,34 @@ def test_a_hand_built_flow_gets_every_json_schema_keyword_checked_but_not_requir
         "Flow.colour: 'purple' is not one of ['red', 'green']"
     )
     assert (green.status_code, absent.status_code) == (200, 200)
+
+
+def test_a_failure_of_the_sandbox_itself_is_a_500_in_the_platform_shape() -> None:
+    # A hand-built flow whose schema holds a broken regular expression: the check itself fails.
+    broken = SandboxFlow(
+        id="88888888-9999-4aaa-8bbb-cccccccccccc",
+        name="Broken",
+        version="1.0",
+        input_schema={"type": "object", "properties": {"Flow.code": {"pattern": "("}}},
+        output_schema={"type": "object", "properties": {}},
+    )
+    with Sandbox(flows=[broken]) as own:
+        headers = {"Authorization": f"Bearer {own.issue_token()}"}
+        with httpx.Client(base_url=own.url, headers=headers) as authed:
+            failed = launch(authed, {"flowId": broken.id, "inputData": {"Flow.code": "x"}})
+            after = launch(authed, {"flowId": broken.id})
+    assert failed.status_code == 500
+    assert failed.headers["Connection"] == "close"
+    body = failed.json()
+    assert (body["code"], body["message"]) == ("internal.server.error", "The sandbox failed.")
+    assert body["contextId"] == failed.headers["ININ-Correlation-Id"]
+    assert after.status_code == 200
+
+
+def test_the_api_model_answers_without_any_transport() -> None:
+    api = Sandbox().api
+    reply = api.handle("GET", "/api/v2/flows/executions/x?y=1", {"AUTHORIZATION": "Bearer no"}, b"")
+    assert reply.status == 401
+    assert reply.header("content-type") == "application/json"
+    assert json.loads(reply.body)["code"] == "bad.credentials"
+    assert api.stats == {"get_execution": 1, "requests": 1, "status_401": 1}
