@@ -44,7 +44,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         file="flowscope/_engine.py",
         old="        if match is None:\n            return None\n",
         new='        if match is None:\n            match = RouteMatch("launch", "/other", {})\n',
-        tests=("tests/test_transport.py::test_unmatched_path_gets_the_plain_span_and_nothing_else",),
+        tests=(
+            "tests/test_transport.py::test_unmatched_path_gets_the_plain_span_and_nothing_else",
+        ),
     ),
     Mutation(
         name="skip redacting the authorization header",
@@ -62,14 +64,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         file="flowscope/_sinks.py",
         old='            attrs["flow.error.fields"] = list(error.fields)\n',
         new="            pass\n",
-        tests=("tests/test_transport.py::test_genesys_400_span_has_every_attribute_and_event_sync",),
+        tests=(
+            "tests/test_transport.py::test_genesys_400_span_has_every_attribute_and_event_sync",
+        ),
     ),
     Mutation(
         name="stop replaying the captured chunks (sync)",
         file="flowscope/_transport.py",
         old="        chunks, self._chunks = self._chunks, []\n        yield from chunks\n",
         new="        self._chunks = []\n",
-        tests=("tests/test_transport.py::test_sync_caller_gets_exactly_the_uninstrumented_response",),
+        tests=(
+            "tests/test_transport.py::test_sync_caller_gets_exactly_the_uninstrumented_response",
+        ),
     ),
     Mutation(
         name="stop replaying the captured chunks (async)",

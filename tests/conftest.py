@@ -15,7 +15,6 @@ from flowscope import FlowMetrics
 from .prometheus_server import prometheus_session_fixture  # noqa: F401
 from .servers import ScriptedServer
 
-
 #: Markers whose tests run only when an environment variable opts into them (set to "1"); they
 #: are the only tests allowed to be skipped.
 OPT_IN = {"soak": "FLOWSCOPE_SOAK"}
