@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/flowscope demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/mypy src
 
 # prometheus, promtool and prometheus-pushgateway: installed here on Debian, named otherwise.
