@@ -15,6 +15,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/flowscope demo
+	@echo "Next, the README's first snippet end to end (a bad launch, its hint, the span): $(BIN)/python examples/quickstart.py"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts
