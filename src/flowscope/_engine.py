@@ -14,9 +14,9 @@ import json
 import re
 import threading
 import time
-from email.utils import parsedate_to_datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from ._codec import decode_content

@@ -294,9 +294,7 @@ class FlowMetrics:
 
         if labels.status_code is None:
             exception = labels.exception or UNKNOWN
-            self._child(self._transport_errors, flow, operation, exception).inc(
-                1, sample_exemplar
-            )
+            self._child(self._transport_errors, flow, operation, exception).inc(1, sample_exemplar)
         else:
             status = labels.status_code
             self._child(self._requests, flow, operation, labels.method, status).inc(
