@@ -12,6 +12,7 @@ series alike and ratios of rates are exact.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -61,19 +62,31 @@ MIXES = (
     ),
 )
 DETAIL_FLOW = "billing"
+#: The rate-limit window the mock platform reports: after both batches it is above 90 % spent.
+ALLOWED = 110
 ALL_FLOWS = ".*"  # what Grafana sends for the overview's "All"
+
+
+_answered = itertools.count(1)
 
 
 def _handler(request: httpx.Request) -> httpx.Response:
     outcome = request.headers["x-test-outcome"]
     if outcome == "timeout":
         raise httpx.ConnectTimeout("connect timed out", request=request)
+    # Every answer spends one request of the window, as the platform counts them.
+    limits = {
+        "inin-ratelimit-allowed": str(ALLOWED),
+        "inin-ratelimit-count": str(next(_answered)),
+        "inin-ratelimit-reset": "3600",
+    }
     if outcome == "400":
-        return httpx.Response(400, json=ERROR_BODY)
+        return httpx.Response(400, json=ERROR_BODY, headers=limits)
     if outcome == "429":
-        return httpx.Response(429, json=RATE_LIMITED_BODY, headers={"Retry-After": "1"})
+        return httpx.Response(429, json=RATE_LIMITED_BODY, headers={"Retry-After": "1", **limits})
     return httpx.Response(
         200,
+        headers=limits,
         json={
             "id": "exec-1",
             "name": "run",
@@ -237,3 +250,41 @@ def test_latency_exemplars_carry_trace_ids_for_the_jaeger_link(
         ]
         assert trace_ids, expr
         assert all(len(trace_id) == 32 for trace_id in trace_ids), trace_ids
+
+
+def test_rate_limit_panel_shows_the_share_of_the_window_spent_per_host(scraped: Scraped) -> None:
+    panel_targets = {p["title"]: t for p, t in targets(load_dashboard("overview"))}
+    expr = substitute(panel_targets["Rate-limit budget used per host"]["expr"], flow=ALL_FLOWS)
+    result = scraped.prometheus.query(expr, time=scraped.at)
+    used = {sample["metric"]["host"]: float(sample["value"][1]) for sample in result}
+    assert used == {"api.mypurecloud.com": pytest.approx(2 * _responses_per_batch() / ALLOWED)}
+
+
+def test_rate_limit_alert_is_evaluated_by_prometheus_and_pending_for_the_spent_host(
+    scraped: Scraped,
+) -> None:
+    # 106 of 110 requests spent: the rule's condition holds; "for: 2m" keeps it pending.
+    alerts = scraped.prometheus.wait_for(
+        'ALERTS{alertname="FlowScopeRateLimitNearlyExhausted"}', timeout=15
+    )
+    assert [
+        (a["metric"]["host"], a["metric"]["alertstate"], a["metric"]["severity"]) for a in alerts
+    ] == [("api.mypurecloud.com", "pending", "warning")]
+
+
+def test_outcomes_panel_splits_the_flows_calls_as_injected(scraped: Scraped) -> None:
+    panel_targets = {p["title"]: t for p, t in targets(load_dashboard("flow-detail"))}
+    expr = substitute(panel_targets["Outcomes"]["expr"], flow=DETAIL_FLOW)
+    result = scraped.prometheus.query(expr, time=scraped.at)
+    rates = {sample["metric"]["outcome"]: float(sample["value"][1]) for sample in result}
+    mix = MIXES[0]
+    assert set(rates) == {"success", "client_error", "transport_error"}
+    relative = {outcome: rate / rates["success"] for outcome, rate in rates.items()}
+    assert relative == pytest.approx(
+        {
+            "success": 1.0,
+            "client_error": (mix.bad_request + mix.rate_limited) / mix.ok,
+            "transport_error": mix.timeouts / mix.ok,
+        },
+        rel=1e-6,
+    )
