@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ._record import CallRecord
+from ._record import CallRecord, RateLimit
 from ._vocabulary import MAX_SHOWN_CHARS, NONE, OTHER, SENTINELS, UNKNOWN, printable
 
 __all__ = [
@@ -24,9 +25,11 @@ __all__ = [
     "DEFAULT_MAX_HOSTS",
     "DURATION_BUCKETS",
     "RETRY_AFTER_BUCKETS",
+    "HostWindow",
     "LabelBounds",
     "Labels",
     "MetricsSink",
+    "RateLimitWindows",
     "clean",
     "exemplar",
 ]
@@ -197,3 +200,58 @@ class LabelBounds:
             return value
         self._on_overflow(label)
         return OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class HostWindow:
+    """A host's rate-limit window as it reads now; ``None`` where no header said."""
+
+    host: str
+    allowed: int | None
+    used: int | None
+    reset_s: float | None
+
+
+@dataclass
+class _Window:
+    allowed: int | None = None
+    count: int | None = None
+    #: ``clock()`` at which the window starts again, when a response said.
+    reset_at: float | None = None
+
+
+class RateLimitWindows:
+    """The last rate-limit headers seen per host, read when the metrics are collected.
+
+    Once the window the headers described has started again, ``used`` reads 0 and ``reset_s``
+    0: an idle process does not report (and alert on) a nearly spent budget for ever.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()
+
+    def update(self, host: str, limits: RateLimit) -> None:
+        """Note what one response said; a header it lacked keeps its last value."""
+        now = self._clock()
+        with self._lock:
+            window = self._windows.setdefault(host, _Window())
+            if limits.allowed is not None:
+                window.allowed = limits.allowed
+            if limits.count is not None:
+                window.count = limits.count
+            if limits.reset_s is not None:
+                window.reset_at = now + limits.reset_s
+
+    def read(self) -> list[HostWindow]:
+        """Every host's window as of now."""
+        now = self._clock()
+        with self._lock:
+            windows = [(host, w.allowed, w.count, w.reset_at) for host, w in self._windows.items()]
+        out = []
+        for host, allowed, count, reset_at in windows:
+            left = None if reset_at is None else max(reset_at - now, 0.0)
+            used = count if count is None or left is None or left > 0 else 0
+            out.append(HostWindow(host, allowed, used, left))
+        return out

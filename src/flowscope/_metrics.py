@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary, WeakValueDictionary
 from wsgiref.simple_server import WSGIServer
@@ -30,10 +28,11 @@ from ._labels import (
     DURATION_BUCKETS,
     RETRY_AFTER_BUCKETS,
     LabelBounds,
+    RateLimitWindows,
     clean,
     exemplar,
 )
-from ._record import CallRecord, RateLimit
+from ._record import CallRecord
 from ._vocabulary import UNKNOWN
 
 __all__ = [
@@ -52,25 +51,10 @@ _instances: WeakKeyDictionary[CollectorRegistry, WeakValueDictionary[str, FlowMe
 )
 
 
-@dataclass
-class _Window:
-    """What the last response from one host said about its rate-limit window."""
+class _RateLimitGauges:
+    """The ``flowscope_ratelimit_*`` gauges, read from the windows when scraped."""
 
-    allowed: int | None = None
-    count: int | None = None
-    #: ``time.monotonic()`` at which the window starts again, when the response said.
-    reset_at: float | None = None
-
-
-class _RateLimits:
-    """The ``flowscope_ratelimit_*`` gauges: the last rate-limit headers seen per host.
-
-    Read when scraped, not when the call was made: once the window the headers described has
-    started again, ``used`` reads 0 and ``reset_seconds`` 0, so an idle process does not report
-    (and alert on) a nearly spent budget for ever.
-    """
-
-    def __init__(self, namespace: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, namespace: str, windows: RateLimitWindows) -> None:
         self._names = tuple(
             namespace + name.removeprefix(metric_names.NAMESPACE)
             for name in (
@@ -79,20 +63,7 @@ class _RateLimits:
                 metric_names.RATELIMIT_RESET,
             )
         )
-        self._clock = clock
-        self._windows: dict[str, _Window] = {}
-        self._lock = threading.Lock()
-
-    def update(self, host: str, limits: RateLimit) -> None:
-        now = self._clock()
-        with self._lock:
-            window = self._windows.setdefault(host, _Window())
-            if limits.allowed is not None:
-                window.allowed = limits.allowed
-            if limits.count is not None:
-                window.count = limits.count
-            if limits.reset_s is not None:
-                window.reset_at = now + limits.reset_s
+        self._windows = windows
 
     def families(self, *, samples: bool = True) -> list[GaugeMetricFamily]:
         allowed_name, used_name, reset_name = self._names
@@ -112,17 +83,13 @@ class _RateLimits:
             labels=("host",),
         )
         if samples:
-            now = self._clock()
-            with self._lock:
-                windows = [(host, _Window(**vars(w))) for host, w in self._windows.items()]
-            for host, window in windows:
-                left = None if window.reset_at is None else window.reset_at - now
+            for window in self._windows.read():
                 if window.allowed is not None:
-                    allowed.add_metric((host,), window.allowed)
-                if window.count is not None:
-                    used.add_metric((host,), window.count if left is None or left > 0 else 0)
-                if left is not None:
-                    reset.add_metric((host,), max(left, 0.0))
+                    allowed.add_metric((window.host,), window.allowed)
+                if window.used is not None:
+                    used.add_metric((window.host,), window.used)
+                if window.reset_s is not None:
+                    reset.add_metric((window.host,), window.reset_s)
         return [allowed, used, reset]
 
 
@@ -228,7 +195,8 @@ class FlowMetrics:
             "Errors inside flowscope itself; the instrumented call was unaffected.",
             ("stage",),
         )
-        self._ratelimits = _RateLimits(namespace)
+        self._windows = RateLimitWindows()
+        self._ratelimits = _RateLimitGauges(namespace, self._windows)
         self._instruments: tuple[Counter | Histogram, ...] = (
             self._requests,
             self._duration,
@@ -316,7 +284,7 @@ class FlowMetrics:
         if retry_after is not None:
             self._child(self._retry_after, flow, operation).observe(retry_after, sample_exemplar)
         if labels.host is not None and record.ratelimit is not None:
-            self._ratelimits.update(labels.host, record.ratelimit)
+            self._windows.update(labels.host, record.ratelimit)
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage`` (e.g. ``metrics``, ``span``)."""
