@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from flowscope import FlowMetrics, FlowScopeTransport
 from flowscope.sandbox import Sandbox
 
-from .conftest import Spans
+from .conftest import LogCapture, Spans
 
 LAUNCH = "/api/v2/flows/executions"
 ORDER_STATUS = "9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14"
@@ -74,8 +74,8 @@ def test_sandbox_counts_become_the_last_values_per_host_on_metrics_and_span(
     assert "http.response.retry_after_s" not in attributes
 
 
-def test_a_429s_retry_after_goes_on_the_span_and_into_the_histogram(
-    sandbox: Sandbox, registry: CollectorRegistry, spans: Spans
+def test_a_429s_retry_after_goes_on_the_span_the_log_and_into_the_histogram(
+    sandbox: Sandbox, registry: CollectorRegistry, spans: Spans, flowscope_logs: LogCapture
 ) -> None:
     headers = {"Authorization": f"Bearer {sandbox.issue_token()}"}
     payload = {"flowId": ORDER_STATUS}
@@ -90,6 +90,14 @@ def test_a_429s_retry_after_goes_on_the_span_and_into_the_histogram(
     labels = {"flow": ORDER_STATUS, "operation": "launch"}
     assert registry.get_sample_value("flowscope_retry_after_seconds_count", labels) == 1
     assert registry.get_sample_value("flowscope_retry_after_seconds_sum", labels) == retry_after
+    (warning,) = [r for r in flowscope_logs.records if r.levelname == "WARNING"]
+    report = warning.flowscope  # type: ignore[attr-defined]
+    assert (report["host"], report["retry_after_s"]) == ("127.0.0.1", retry_after)
+    assert report["ratelimit"] == {
+        "allowed": 7,
+        "count": 8,
+        "reset_s": float(answers[-1].headers["inin-ratelimit-reset"]),
+    }
     # The 429 still counts in the window: used is above allowed.
     assert exposed(registry)["flowscope_ratelimit_used"] == {"127.0.0.1": 8.0}
 
