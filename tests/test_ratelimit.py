@@ -156,3 +156,21 @@ def test_non_numeric_rate_limit_headers_are_left_out(
     attributes = spans.one().attributes or {}
     assert not [key for key in attributes if key.startswith("genesys.ratelimit")]
     assert exposed(registry) == {name: {} for name in (*GAUGES, RESET)}
+
+
+def test_the_sandbox_reports_every_token_request_it_counts(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url) as client:
+        refused = client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=("nobody", "wrong")
+        )
+        granted = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(sandbox.client_id, sandbox.client_secret),
+        )
+    assert (refused.status_code, granted.status_code) == (401, 200)
+    counts = [
+        (r.headers["inin-ratelimit-count"], r.headers["inin-ratelimit-allowed"])
+        for r in (refused, granted)
+    ]
+    assert counts == [("1", "300"), ("2", "300")]

@@ -368,11 +368,12 @@ class FlowApi:
             client_secret = form.get("client_secret", [""])[0] or None
         if client_id != self.client_id or client_secret != self.client_secret:
             refusal = errors.oauth_error("invalid_client", "client not found or bad secret")
-            return Reply.json(401, refusal)
+            return Reply.json(401, refusal, *limits)
         grant = (form.get("grant_type") or [""])[0]
         if grant != "client_credentials":
             described = f"grant type {grant!r} is not supported" if grant else "grant_type missing"
-            return Reply.json(400, errors.oauth_error("unsupported_grant_type", described))
+            refusal = errors.oauth_error("unsupported_grant_type", described)
+            return Reply.json(400, refusal, *limits)
         document = {
             "access_token": self.issue_token(),
             "token_type": "bearer",
