@@ -159,7 +159,7 @@ def cardinality(
     table.rows += [
         ["distinct `flow` label values", f"{flow_values:,} (limit {max_flows} + `__other__`)"],
         ['folds counted in `flowscope_label_overflow_total{label="flow"}`', f"{overflow:,.0f}"],
-        ["samples exposed (all series, buckets, `_created`)", f"{samples:,}"],
+        ["samples exposed (all series and buckets; no `_created`)", f"{samples:,}"],
         ["feeding the records", f"{feed / flows * 1e6:,.1f} µs per call"],
         ["building the samples (`registry.collect()`)", f"{ms(collect)} ms"],
         ["exposition, Prometheus text (`generate_latest`)", f"{ms(text)} ms"],
