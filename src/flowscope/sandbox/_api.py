@@ -315,8 +315,9 @@ class FlowApi:
     def _spend(self, key: str, limit: int, limit_key: str, call: Call) -> tuple[Header, ...]:
         """Count one request in ``key``'s fixed one-minute window; the ``inin-ratelimit-*``
         headers when it is within ``limit``, a 429 (``Retry-After`` added) when not."""
-        now = self._clock()
         with self._lock:
+            # Read inside the lock: a window opened by a later reading would put it in the past.
+            now = self._clock()
             window = self._windows.get(key)
             if window is None or now - window.start >= _WINDOW_SECONDS:
                 window = self._windows[key] = _Window(now)
