@@ -500,9 +500,14 @@ def _ratelimit(picked: Mapping[str, str]) -> RateLimit | None:
     return RateLimit(allowed=allowed, count=count, reset_s=reset)
 
 
+#: Larger counts are not counts: as an int64 span attribute or OTLP point they would fail the
+#: export of the whole batch.
+_MAX_COUNT = 2**53
+
+
 def _count(value: str | None) -> int | None:
     number = _int(value.strip()) if value is not None else None
-    return number if number is not None and number >= 0 else None
+    return number if number is not None and 0 <= number < _MAX_COUNT else None
 
 
 def _seconds(value: str | None) -> float | None:
@@ -512,7 +517,7 @@ def _seconds(value: str | None) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         return None
-    return seconds if 0 <= seconds < float("inf") else None
+    return seconds if 0 <= seconds < _MAX_COUNT else None
 
 
 def _retry_after(value: str | None, now: float) -> float | None:
