@@ -35,6 +35,8 @@ class Sizes:
     mem_runs: int
     flows: int
     max_flows: int
+    budget_flows: int
+    budget_hosts: int
     expo_repeats: int
     details: int
     body_bytes: int
@@ -52,6 +54,8 @@ FULL = Sizes(
     mem_runs=3,
     flows=100_000,
     max_flows=200,
+    budget_flows=260,
+    budget_hosts=45,
     expo_repeats=31,
     details=100_000,
     body_bytes=10_000_000,
@@ -68,6 +72,8 @@ SMOKE = Sizes(
     mem_runs=1,
     flows=500,
     max_flows=50,
+    budget_flows=6,
+    budget_hosts=3,
     expo_repeats=2,
     details=1_000,
     body_bytes=100_000,
@@ -86,7 +92,11 @@ def _scenarios(sizes: Sizes) -> dict[str, object]:
             success_size=s.mem_success, error_size=s.mem_error, runs=s.mem_runs
         ),
         "5": lambda: _cardinality.cardinality(
-            flows=s.flows, max_flows=s.max_flows, repeats=s.expo_repeats
+            flows=s.flows,
+            max_flows=s.max_flows,
+            repeats=s.expo_repeats,
+            budget_flows=s.budget_flows,
+            budget_hosts=s.budget_hosts,
         ),
         "6": lambda: _bounds.bounds(
             details=s.details,

@@ -7,6 +7,7 @@ the series.
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import pstats
 import statistics
@@ -15,11 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import prometheus_client
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 
-from flowscope import CallRecord, FlowMetrics, RecordedError, serve_metrics
+from flowscope import CallRecord, FlowMetrics, FlowScopeTransport, RecordedError, serve_metrics
 
 from ._common import clock
 from ._report import Section, Table, Target, ms
@@ -101,7 +105,9 @@ def _exposition_profile(registry: CollectorRegistry, top: int = 6) -> Table:
     return table
 
 
-def cardinality(*, flows: int, max_flows: int, repeats: int) -> Section:
+def cardinality(
+    *, flows: int, max_flows: int, repeats: int, budget_flows: int, budget_hosts: int
+) -> Section:
     registry = CollectorRegistry()
     metrics = FlowMetrics(registry, max_flows=max_flows)
     t0 = clock()
@@ -153,7 +159,7 @@ def cardinality(*, flows: int, max_flows: int, repeats: int) -> Section:
     table.rows += [
         ["distinct `flow` label values", f"{flow_values:,} (limit {max_flows} + `__other__`)"],
         ['folds counted in `flowscope_label_overflow_total{label="flow"}`', f"{overflow:,.0f}"],
-        ["samples exposed (all series, buckets, `_created`)", f"{samples:,}"],
+        ["samples exposed (all series and buckets; no `_created`)", f"{samples:,}"],
         ["feeding the records", f"{feed / flows * 1e6:,.1f} µs per call"],
         ["building the samples (`registry.collect()`)", f"{ms(collect)} ms"],
         ["exposition, Prometheus text (`generate_latest`)", f"{ms(text)} ms"],
@@ -175,6 +181,20 @@ def cardinality(*, flows: int, max_flows: int, repeats: int) -> Section:
             bounded,
         )
     )
+    per_metric, timing, budget = series_budget(
+        flows=budget_flows, hosts=budget_hosts, repeats=repeats
+    )
+    section.tables += [per_metric, timing]
+    section.targets.append(budget)
+    section.notes.append(
+        "Series budget: every flow id goes through launch (POST), get_execution and get_flow "
+        "(GET), each answered once with each of 13 statuses (with its error code; a 429 with "
+        "Retry-After, a 400 naming a field of its own) and failed once with each of 4 transport "
+        "exceptions; get_execution also answers each terminal execution status; token calls "
+        "get the same. Every answer carries the rate-limit headers. More flow ids than "
+        "`max_flows` and more hosts than `max_hosts` reach every bound. Before the budget work "
+        "the same traffic exported 57,768 series (of which 14,356 `_created`)."
+    )
     worst = max(text, openmetrics, http)
     section.targets.append(
         Target(
@@ -185,3 +205,162 @@ def cardinality(*, flows: int, max_flows: int, repeats: int) -> Section:
         )
     )
     return section
+
+
+# -- the series budget: the worst case one process exports at defaults -----------------------------
+
+#: The statuses the platform answers flow calls with (SPEC §9), each with its error code.
+STATUSES: dict[int, str | None] = {
+    200: None,
+    400: "bad.request",
+    401: "bad.credentials",
+    403: "missing.permissions",
+    404: "not.found",
+    408: "request.timeout",
+    410: "architect.flow.deleted",
+    413: "request.entity.too.large",
+    415: "unsupported.media.type",
+    429: "too.many.requests",
+    500: "internal.server.error",
+    503: "service.unavailable",
+    504: "request.timeout",
+}
+#: The ways a flow call fails without a response, as httpx raises them.
+TRANSPORT_FAILURES: tuple[type[httpx.TransportError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.RemoteProtocolError,
+)
+#: Terminal execution statuses a get_execution answer can report (SPEC §10).
+EXECUTION_STATUSES = ("COMPLETED", "FAILED", "ERROR", "TERMINATED")
+BUDGET = 20_000
+
+
+def platform_answer(request: httpx.Request) -> httpx.Response:
+    """Answers as the request's ``x-answer`` header says, with the rate-limit headers."""
+    answer = request.headers["x-answer"]
+    if answer.startswith("raise:"):
+        raise TRANSPORT_FAILURES[int(answer[6:])]("failed", request=request)
+    status, _, detail = answer.partition(":")
+    code = int(status)
+    headers = {
+        "inin-ratelimit-allowed": "3000",
+        "inin-ratelimit-count": "1",
+        "inin-ratelimit-reset": "60",
+    }
+    if code == 429:
+        headers["Retry-After"] = "30"
+    if code == 200:
+        flow_id = request.headers["x-flow"]
+        body: dict[str, Any] = {
+            "id": "exec-1",
+            "flowVersion": {"id": "1", "selfUri": f"/api/v2/flows/{flow_id}/versions/1"},
+        }
+        if detail:  # a get_execution answer in a terminal status
+            body |= {
+                "status": detail,
+                "dateLaunched": "2026-01-01T00:00:00.000Z",
+                "dateCompleted": "2026-01-01T00:00:02.000Z",
+            }
+            if detail in ("FAILED", "ERROR"):
+                body["flowErrorInfo"] = {"code": "flow.failed", "message": "failed"}
+        return httpx.Response(200, headers=headers, json=body)
+    error: dict[str, Any] = {"code": STATUSES[code], "message": "refused", "status": code}
+    if code == 400:  # every flow names a field of its own, the field bound is reached
+        error["details"] = [{"fieldName": f"inputData.Flow.field{request.headers['x-flow']}"}]
+    return httpx.Response(code, headers=headers, json=error)
+
+
+def worst_case_traffic(client: httpx.Client, flows: int, hosts: int) -> int:
+    """Every flow, through every operation with its method, gets every status and every
+    transport failure; get_execution also reports every terminal status. Calls spread over
+    ``hosts`` API hosts, and token calls go to their login host. Returns the calls made."""
+    answers = [str(code) for code in STATUSES] + [
+        f"raise:{i}" for i in range(len(TRANSPORT_FAILURES))
+    ]
+    calls = 0
+
+    def send(method: str, url: str, flow: str, answer: str, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        headers = {"x-answer": answer, "x-flow": flow}
+        with contextlib.suppress(httpx.TransportError):
+            client.request(method, url, headers=headers, **kwargs)
+
+    for i in range(flows):
+        flow = f"{i:04d}-flow"
+        api = f"https://api.region{i % hosts}.test"
+        for answer in answers:
+            send("POST", f"{api}/api/v2/flows/executions", flow, answer, json={"flowId": flow})
+            send("GET", f"{api}/api/v2/flows/executions/exec-{i}", flow, answer)
+            send("GET", f"{api}/api/v2/flows/{flow}", flow, answer)
+        for status in EXECUTION_STATUSES:
+            send("GET", f"{api}/api/v2/flows/executions/exec-{i}", flow, f"200:{status}")
+    for answer in answers:
+        send("POST", "https://login.region0.test/oauth/token", "-", answer, data={"a": "b"})
+    return calls
+
+
+def exposed_series(registry: CollectorRegistry) -> dict[str, int]:
+    """Series per metric family, as Prometheus would store them from the text exposition."""
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        if family.samples:
+            counts[family.name] = len(family.samples)
+    return counts
+
+
+def series_budget(*, flows: int, hosts: int, repeats: int) -> tuple[Table, Table, Target]:
+    """The worst case at defaults, through the public API: a transport into ``FlowMetrics()``."""
+    registry = CollectorRegistry()
+    metrics = FlowMetrics(registry)
+    transport = FlowScopeTransport(
+        httpx.MockTransport(platform_answer), metrics=metrics, tracer_provider=TracerProvider()
+    )
+    with httpx.Client(transport=transport) as client:
+        t0 = clock()
+        calls = worst_case_traffic(client, flows, hosts)
+        drive = clock() - t0
+    counts = exposed_series(registry)
+    total = sum(counts.values())
+    times = []
+    for _ in range(repeats):
+        t = clock()
+        generate_latest(registry)
+        times.append(clock() - t)
+    om_times = []
+    for _ in range(repeats):
+        t = clock()
+        generate_openmetrics(registry)
+        om_times.append(clock() - t)
+
+    per_metric = Table(
+        ["metric", "series"],
+        title=(
+            f"Series budget: {calls:,} calls ({flows} flow ids, {hosts} API hosts) into "
+            "`FlowMetrics()` at its defaults"
+        ),
+    )
+    for name, count in sorted(counts.items(), key=lambda item: -item[1]):
+        per_metric.rows.append([f"`{name}`", f"{count:,}"])
+    per_metric.rows.append(["**total**", f"**{total:,}**"])
+    timing = Table(["measure", "value"], title="Series budget: exposing the worst case")
+    timing.rows += [
+        [
+            "driving the calls through `FlowScopeTransport`",
+            f"{drive / calls * 1e6:,.0f} µs per call",
+        ],
+        [
+            "exposition, Prometheus text (`generate_latest`), median",
+            f"{ms(statistics.median(times))} ms",
+        ],
+        ["exposition, OpenMetrics with exemplars, median", f"{ms(statistics.median(om_times))} ms"],
+    ]
+    target = Target(
+        "series budget: worst case per process at defaults",
+        f"{total:,} series",
+        f"<= {BUDGET:,}",
+        total <= BUDGET,
+    )
+    return per_metric, timing, target

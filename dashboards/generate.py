@@ -46,18 +46,33 @@ DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
 
 REQUESTS = metric_names.REQUESTS
 DURATION_BUCKET = metric_names.DURATION_BUCKET
-DURATION_COUNT = metric_names.DURATION_COUNT
 ERRORS = metric_names.ERRORS
 ERROR_FIELDS = metric_names.ERROR_FIELDS
 TRANSPORT_ERRORS = metric_names.TRANSPORT_ERRORS
 LABEL_OVERFLOW = metric_names.LABEL_OVERFLOW
+RATELIMIT_USED = metric_names.RATELIMIT_USED
+RATELIMIT_ALLOWED = metric_names.RATELIMIT_ALLOWED
+RETRY_AFTER_BUCKET = metric_names.RETRY_AFTER_BUCKET
 BAD_REQUEST = 'status_code="400"'
+#: Each outcome but transport_error as a regex on ``status_code``.
+OUTCOMES = {"success": "1..|2..|3..", "client_error": "4..", "server_error": "5.."}
 RATE_LIMITED = 'status_code="429"'
 
 #: A flow's 400 ratio is coloured orange from here and red from twice this; the alert uses it too.
 RATIO_WARN = 0.05
 #: The share of rate-limited (429) calls, over all flows, that raises the storm alert.
 RATE_LIMITED_WARN = 0.1
+#: The share of a host's rate-limit window already spent that raises the headroom alert.
+RATELIMIT_USED_WARN = 0.9
+
+
+def ratelimit_used_share() -> str:
+    """Per API host, the share of the platform's rate-limit window already spent.
+
+    The platform counts per OAuth client on each host, so every process reports the same
+    window: ``max`` (not ``sum``) across instances.
+    """
+    return f"max by (host) ({RATELIMIT_USED} / {RATELIMIT_ALLOWED})"
 
 
 def _selector(metric: str, flow: str, *matchers: str) -> str:
@@ -79,6 +94,19 @@ def _sum_by(labels: str, expr: str) -> str:
 
 def _legend(label: str) -> str:
     return "{{" + label + "}}"
+
+
+def outcomes(flow: str) -> str:
+    """Calls per second by ``outcome`` (success, client_error, server_error, transport_error).
+
+    From the counters: the duration histogram is per flow only (the series budget), and the
+    requests counter's status code and the transport-error counter hold the same facts.
+    """
+    answered = _rate(REQUESTS, flow)
+    for outcome, codes in OUTCOMES.items():
+        answered = f'label_replace({answered}, "outcome", "{outcome}", "status_code", "{codes}")'
+    failed = f'label_replace({_rate(TRANSPORT_ERRORS, flow)}, "outcome", "transport_error", "", "")'
+    return f"{_sum_by('outcome', answered)} or {_sum_by('outcome', failed)}"
 
 
 def ratio_400(flow: str, by: str) -> str:
@@ -648,12 +676,38 @@ def overview_dashboard() -> Json:
             "flow",
             size=(8, 8),
         ),
+        timeseries(
+            "Rate-limit budget used per host",
+            "Share of the platform's rate-limit window already spent, per API host, from the "
+            "inin-ratelimit-count / inin-ratelimit-allowed headers of the last response. Red "
+            f"from {_percent(RATELIMIT_USED_WARN)}: 429s are next. Reads 0 once the window has "
+            "started again.",
+            [target(ratelimit_used_share(), "{{host}}")],
+            size=(8, 8),
+            unit="percentunit",
+            custom={**TIMESERIES_STYLE, "thresholdsStyle": {"mode": "line+area"}},
+            steps=thresholds((0, "green"), (RATELIMIT_USED_WARN, "red")),
+            min_value=0,
+        ),
+        timeseries(
+            "Retry-After asked by 429s",
+            "The 95th percentile of the Retry-After seconds that 429 answers asked for: how long "
+            "a rate-limited caller has to wait.",
+            [
+                target(
+                    f"histogram_quantile(0.95, {_sum_by('le', _rate(RETRY_AFTER_BUCKET, flow))})",
+                    "p95",
+                )
+            ],
+            size=(8, 8),
+            unit="s",
+        ),
         transport_errors_timeseries(
             "Calls per second that failed without any HTTP response (timeouts, refused or reset "
             "connections), by exception type.",
             flow,
             "flow",
-            size=(8, 8),
+            size=(12, 8),
         ),
         timeseries(
             "Label overflow (cardinality guard)",
@@ -661,7 +715,7 @@ def overview_dashboard() -> Json:
             "error_code label reached its limit. Anything above zero means some series are "
             "merged: raise max_flows / max_fields / max_error_codes or map flow ids to names.",
             [target(_sum_by("label", f"rate({LABEL_OVERFLOW}[$__rate_interval])"), "{{label}}")],
-            size=(8, 8),
+            size=(12, 8),
             unit="cps",
         ),
     )
@@ -754,7 +808,7 @@ def detail_dashboard() -> Json:
             "Outcomes",
             "All calls per second by outcome: success, client_error (4xx), server_error (5xx) "
             "and transport_error (no response).",
-            [target(_sum_by("outcome", _rate(DURATION_COUNT, flow)), "{{outcome}}")],
+            [target(outcomes(flow), "{{outcome}}")],
             size=(8, 8),
         ),
         rate_limited_timeseries(
@@ -936,6 +990,22 @@ groups:
             More than <<RATE_LIMITED_WARN_PERCENT>> of flow calls from {{ $labels.job }} have been answered
             429 Too Many Requests for 5 minutes. Slow down, honour Retry-After, or spread the
             load over more OAuth clients.
+
+      - alert: FlowScopeRateLimitNearlyExhausted
+        # From the inin-ratelimit-* headers: the window is nearly spent before any 429.
+        # The platform counts per OAuth client and host, so every instance sees the same
+        # window: max, not sum.
+        expr: |
+          max by (host) (<<RATELIMIT_USED>> / <<RATELIMIT_ALLOWED>>) > <<RATELIMIT_USED_WARN>>
+        for: 2m
+        labels:
+          severity: warning
+        annotations:
+          summary: "{{ $labels.host }}: {{ $value | humanizePercentage }} of the rate limit used"
+          description: >-
+            More than <<RATELIMIT_USED_WARN_PERCENT>> of the rate-limit window on {{ $labels.host }} has
+            been spent for 2 minutes (inin-ratelimit-count / inin-ratelimit-allowed): 429 Too
+            Many Requests answers are next. Slow down or spread the load over more OAuth clients.
 """
 
 
@@ -954,6 +1024,10 @@ def render_rules() -> str:
         "RATIO_WARN_PERCENT": _percent(RATIO_WARN),
         "RATE_LIMITED_WARN": f"{RATE_LIMITED_WARN:g}",
         "RATE_LIMITED_WARN_PERCENT": _percent(RATE_LIMITED_WARN),
+        "RATELIMIT_USED": RATELIMIT_USED,
+        "RATELIMIT_ALLOWED": RATELIMIT_ALLOWED,
+        "RATELIMIT_USED_WARN": f"{RATELIMIT_USED_WARN:g}",
+        "RATELIMIT_USED_WARN_PERCENT": _percent(RATELIMIT_USED_WARN),
     }
     return re.sub(r"<<(\w+)>>", lambda match: values[match.group(1)], _RULES_TEMPLATE)
 

@@ -115,6 +115,27 @@ MUTATIONS: tuple[Mutation, ...] = (
             "tests/test_transport.py::test_async_caller_gets_exactly_the_uninstrumented_response",
         ),
     ),
+    Mutation(
+        name="export the _created series again (the series budget)",
+        file="flowscope/_metrics.py",
+        old='if not s.name.endswith("_created")',
+        new="if s",
+        tests=("tests/test_series_budget.py",),
+    ),
+    Mutation(
+        name="a spent rate-limit window never reads as reset",
+        file="flowscope/_labels.py",
+        old="used = count if count is None or left is None or left > 0 else 0",
+        new="used = count",
+        tests=("tests/test_ratelimit.py",),
+    ),
+    Mutation(
+        name="OpenTelemetry exemplars point at another span",
+        file="flowscope/_otel_metrics.py",
+        old='span_id=int(ids["span_id"], 16),',
+        new='span_id=int(ids["span_id"], 16) ^ 1,',
+        tests=("tests/test_otel_metrics.py",),
+    ),
 )
 
 

@@ -1,7 +1,7 @@
-"""A loopback OTLP/HTTP trace receiver: sees exactly the bytes a collector (or Jaeger) would.
+"""A loopback OTLP/HTTP receiver: sees exactly the bytes a collector (or Jaeger) would.
 
-It accepts ``POST /v1/traces`` (protobuf, optionally gzip-compressed), keeps every raw request
-body and the decoded spans, and answers as a collector does.
+It accepts ``POST /v1/traces`` and ``POST /v1/metrics`` (protobuf, optionally gzip-compressed),
+keeps every raw request body and the decoded spans and metrics, and answers as a collector does.
 """
 
 from __future__ import annotations
@@ -10,20 +10,25 @@ import gzip
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from .servers import LoopbackServer
 
-__all__ = ["OTLPReceiver", "any_value", "span_attributes"]
+__all__ = ["OTLPReceiver", "any_value", "attributes_of", "span_attributes"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,7 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         wire = self.rfile.read(length) if length else b""
         encoding = (self.headers.get("content-encoding") or "").lower()
-        if self.path.split("?", 1)[0] != "/v1/traces":
+        path = self.path.split("?", 1)[0]
+        if path not in ("/v1/traces", "/v1/metrics"):
             self._reply(404, b"")
             return
         try:
@@ -47,9 +53,16 @@ class _Handler(BaseHTTPRequestHandler):
                 data = zlib.decompress(wire)
             else:
                 data = wire
-            request = ExportTraceServiceRequest.FromString(data)
+            if path == "/v1/metrics":
+                metrics = ExportMetricsServiceRequest.FromString(data)
+            else:
+                request = ExportTraceServiceRequest.FromString(data)
         except Exception:
             self._reply(400, b"")
+            return
+        if path == "/v1/metrics":
+            self.server.accept_metrics(metrics)
+            self._reply(200, ExportMetricsServiceResponse().SerializeToString())
             return
         self.server.accept(wire, data, request)
         self._reply(200, ExportTraceServiceResponse().SerializeToString())
@@ -75,11 +88,37 @@ class OTLPReceiver(LoopbackServer):
         #: The decompressed protobuf payloads.
         self.raw: list[bytes] = []
         self.requests: list[ExportTraceServiceRequest] = []
+        #: The decoded metric exports, in the order they came.
+        self.metric_requests: list[ExportMetricsServiceRequest] = []
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     @property
     def endpoint(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}/v1/traces"
+        return f"{self.base_url}/v1/traces"
+
+    @property
+    def metrics_endpoint(self) -> str:
+        return f"{self.base_url}/v1/metrics"
+
+    def accept_metrics(self, request: ExportMetricsServiceRequest) -> None:
+        with self._arrived:
+            self.metric_requests.append(request)
+            self._arrived.notify_all()
+
+    def metrics(self, export: int = -1) -> dict[str, Metric]:
+        """The metrics of one export (default: the last), by name."""
+        with self._lock:
+            request = self.metric_requests[export]
+        return {
+            metric.name: metric
+            for resource_metrics in request.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+        }
 
     def accept(self, wire: bytes, data: bytes, request: ExportTraceServiceRequest) -> None:
         with self._arrived:
@@ -118,6 +157,7 @@ class OTLPReceiver(LoopbackServer):
             self.wire.clear()
             self.raw.clear()
             self.requests.clear()
+            self.metric_requests.clear()
 
 
 def any_value(value: AnyValue) -> Any:
@@ -130,6 +170,10 @@ def any_value(value: AnyValue) -> Any:
     if kind == "kvlist_value":
         return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
     return getattr(value, kind)
+
+
+def attributes_of(attributes: Iterable[KeyValue]) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in attributes}
 
 
 def span_attributes(span: Span) -> dict[str, Any]:

@@ -26,6 +26,8 @@ import pytest
 __all__ = ["PrometheusServer", "free_port", "prometheus_session_fixture"]
 
 _JOB = "flowscope"
+#: The job scraping Pushgateways: ``honor_labels`` keeps the ``job`` each push named.
+_PUSHED_JOB = "pushgateway"
 
 
 def free_port() -> int:
@@ -52,6 +54,7 @@ class PrometheusServer:
         binary: str = "prometheus",
     ) -> None:
         self._targets = list(targets)
+        self._pushgateways: list[str] = []
         self._scrape_interval = scrape_interval
         self._rule_files = [Path(path).resolve() for path in rule_files]
         self._binary = binary
@@ -77,6 +80,7 @@ class PrometheusServer:
         self._http = httpx.Client(timeout=10)
         self._dir = Path(tempfile.mkdtemp(prefix="flowscope-prometheus-"))
         self.set_targets(self._targets)
+        self.set_targets(self._pushgateways, honor_labels=True)
         config = self._dir / "prometheus.yml"
         config.write_text(self._config())
         # The port is picked before Prometheus binds it; on the rare clash, try another.
@@ -114,16 +118,24 @@ class PrometheusServer:
     ) -> None:
         self.stop()
 
-    def set_targets(self, targets: Sequence[str]) -> None:
-        """Replace the scraped targets (``host:port``); a running Prometheus picks them up."""
-        self._targets = list(targets)
+    def set_targets(self, targets: Sequence[str], *, honor_labels: bool = False) -> None:
+        """Replace the scraped targets (``host:port``); a running Prometheus picks them up.
+
+        ``honor_labels=True`` sets the targets of the job that scrapes Pushgateways, where the
+        pushed ``job`` and grouping-key labels win over the scrape's own.
+        """
+        if honor_labels:
+            self._pushgateways = list(targets)
+        else:
+            self._targets = list(targets)
         if self._dir is None:
             return
-        groups = [{"targets": self._targets, "labels": {}}] if self._targets else []
+        name = "pushed.json" if honor_labels else "targets.json"
+        groups = [{"targets": list(targets), "labels": {}}] if targets else []
         # Write then rename, so Prometheus never reads a half-written file.
-        staging = self._dir / "targets.json.tmp"
+        staging = self._dir / f"{name}.tmp"
         staging.write_text(json.dumps(groups))
-        os.replace(staging, self._dir / "targets.json")
+        os.replace(staging, self._dir / name)
 
     def query(self, expr: str, time: float | None = None) -> list[dict[str, Any]]:
         """An instant query; returns ``data.result`` (the vector's samples)."""
@@ -198,7 +210,15 @@ class PrometheusServer:
                     "file_sd_configs": [
                         {"files": [str(self._dir / "targets.json")], "refresh_interval": "1s"}
                     ],
-                }
+                },
+                {
+                    "job_name": _PUSHED_JOB,
+                    "honor_labels": True,
+                    "scrape_interval": self._scrape_interval,
+                    "file_sd_configs": [
+                        {"files": [str(self._dir / "pushed.json")], "refresh_interval": "1s"}
+                    ],
+                },
             ],
         }
         return json.dumps(config, indent=2)

@@ -68,6 +68,10 @@ FAMILIES = {
     "flowscope_errors",
     "flowscope_error_fields",
     "flowscope_transport_errors",
+    "flowscope_retry_after_seconds",
+    "flowscope_ratelimit_allowed",
+    "flowscope_ratelimit_used",
+    "flowscope_ratelimit_reset_seconds",
     "flowscope_label_overflow",
     "flowscope_internal_errors",
 }

@@ -64,7 +64,7 @@ def targets(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[st
 
 
 #: What each dashboard holds: panels (rows excluded), queries, latency graphs that draw exemplars.
-SHAPE = {"overview": (9, 11, 3), "flow-detail": (14, 16, 4)}
+SHAPE = {"overview": (11, 13, 3), "flow-detail": (14, 16, 4)}
 
 
 def _panels(name: str) -> list[dict[str, Any]]:
@@ -374,8 +374,11 @@ def test_rules_record_rate_400_ratio_and_p95_per_flow_and_alert_on_the_issue_cas
     assert alerts["FlowScopeFlow400RatioHigh"]["for"] == "10m"
     assert "offset 1h" in alerts["FlowScopeNewErrorField"]["expr"]
     assert 'status_code="429"' in alerts["FlowScope429Storm"]["expr"]
+    headroom = alerts["FlowScopeRateLimitNearlyExhausted"]
+    assert headroom["for"] == "2m"
+    assert "flowscope_ratelimit_used / flowscope_ratelimit_allowed) > 0.9" in headroom["expr"]
     rules = [*recording_rules(), *alerting_rules()]
-    assert (len(records), len(alerts), len(rules)) == (4, 3, 7)
+    assert (len(records), len(alerts), len(rules)) == (4, 4, 8)
     for rule in rules:
         assert not JOB_OR_INSTANCE.search(rule["expr"]), rule
 

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -33,7 +36,15 @@ from flowscope._metrics import DURATION_BUCKETS
 
 from .prometheus_server import PrometheusServer
 from .servers import Reply, ScriptedServer
-from .test_dashboards import RULES, load_dashboard, recording_rules, substitute, targets
+from .test_dashboards import (
+    ROOT,
+    RULES,
+    load_dashboard,
+    promtool,
+    recording_rules,
+    substitute,
+    targets,
+)
 
 ERROR_BODY = {
     "code": "bad.request",
@@ -69,6 +80,8 @@ MIXES = (
 )
 DETAIL_FLOW = "billing"
 ALL_FLOWS = ".*"  # what Grafana sends for the overview's "All"
+#: The rate-limit window every answer reports: above the alert's 90 % (the platform's count).
+ALLOWED, USED = 110, 104
 
 
 LAUNCH = "/api/v2/flows/executions"
@@ -88,7 +101,12 @@ OK_BODY = {
 
 def _reply(body: bytes) -> Reply:
     outcome = json.loads(body)["inputData"]["Flow.outcome"]
-    headers = [("Content-Type", "application/json")]
+    headers = [
+        ("Content-Type", "application/json"),
+        ("inin-ratelimit-allowed", str(ALLOWED)),
+        ("inin-ratelimit-count", str(USED)),
+        ("inin-ratelimit-reset", "3600"),
+    ]
     if outcome == "timeout":
         return Reply(stall=True)
     if outcome == "400":
@@ -241,6 +259,9 @@ def _expected_panels(rate: float, hourly: float) -> dict[str, dict[tuple[str, ..
             (b,): rate * billing.rate_limited,
             (o,): rate * other.rate_limited,
         },
+        "overview:Rate-limit budget used per host-A": {("127.0.0.1",): USED / ALLOWED},
+        # Every 429 asked for 1 s: all in the first bucket, (0, 1], read linearly.
+        "overview:Retry-After asked by 429s-A": {(): 0.95},
         "overview:Transport errors-A": {
             ("ReadTimeout", b): rate * billing.timeouts,
             ("ReadTimeout", o): rate * other.timeouts,
@@ -387,3 +408,42 @@ def test_latency_exemplars_carry_trace_ids_for_the_jaeger_link(
         ]
         assert trace_ids, expr
         assert all(len(trace_id) == 32 for trace_id in trace_ids), trace_ids
+
+
+def test_rate_limit_alert_is_evaluated_by_prometheus_and_pending_for_the_spent_host(
+    scraped: Scraped,
+) -> None:
+    # 104 of 110 requests spent: the rule's condition holds; "for: 2m" keeps it pending.
+    alerts = scraped.prometheus.wait_for(
+        'ALERTS{alertname="FlowScopeRateLimitNearlyExhausted"}', timeout=15
+    )
+    assert [
+        (a["metric"]["host"], a["metric"]["alertstate"], a["metric"]["severity"]) for a in alerts
+    ] == [("127.0.0.1", "pending", "warning")]
+
+
+def _readme_fleet_rules() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```yaml\n(groups:\n  - name: flowscope\.fleet\n.*?)```", readme, re.S)
+    assert match, "README.md lost its fleet-level recording rules"
+    return match.group(1)
+
+
+def test_readme_fleet_rules_pass_promtool_and_keep_every_label_but_instance(
+    scraped: Scraped, tmp_path: Path
+) -> None:
+    rules_file = tmp_path / "fleet.yml"
+    rules_file.write_text(_readme_fleet_rules())
+    checked = promtool("check", "rules", str(rules_file))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rules = yaml.safe_load(rules_file.read_text())["groups"][0]["rules"]
+    assert len(rules) == 7
+    for rule in rules:
+        result = scraped.prometheus.query(rule["expr"], time=scraped.at)
+        assert result, rule["expr"]
+        labels = [sample["metric"] for sample in result]
+        assert all("instance" not in found and found["job"] == "flowscope" for found in labels)
+    # The fleet's request rate is the processes' total.
+    fleet = scraped.prometheus.query("sum(" + rules[0]["expr"] + ")", time=scraped.at)
+    total = scraped.prometheus.query("sum(rate(flowscope_requests_total[5m]))", time=scraped.at)
+    assert float(fleet[0]["value"][1]) == pytest.approx(float(total[0]["value"][1]), rel=1e-9)

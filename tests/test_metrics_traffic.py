@@ -226,26 +226,14 @@ def _check_counts(registry: CollectorRegistry, times: int) -> None:
         if s.name == "flowscope_requests_total"
     )
     assert total == (20 - 2) * times
-    assert (
-        _value(
-            registry,
-            "flowscope_request_duration_seconds_count",
-            flow=order,
-            outcome="transport_error",
-            **base,
-        )
-        == 2 * times
-    )
-    assert (
-        _value(
-            registry,
-            "flowscope_request_duration_seconds_count",
-            flow=order,
-            outcome="client_error",
-            **base,
-        )
-        == 4 * times
-    )
+    # Every call of a flow, timeouts included, is one observation of its duration.
+    assert _value(registry, "flowscope_request_duration_seconds_count", flow=order) == 12 * times
+    assert _value(registry, "flowscope_request_duration_seconds_count", flow=survey) == 8 * times
+    # The one 429 per round asked to retry after 1 s.
+    retry = {"flow": order, **base}
+    assert _value(registry, "flowscope_retry_after_seconds_count", **retry) == 1 * times
+    assert _value(registry, "flowscope_retry_after_seconds_sum", **retry) == 1.0 * times
+    assert _value(registry, "flowscope_retry_after_seconds_bucket", le="1.0", **retry) == times
 
 
 def test_known_sync_traffic_gives_exact_counts(

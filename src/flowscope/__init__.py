@@ -17,11 +17,14 @@ from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
 from ._hints import Hint, diagnose_launch, diagnose_payload
 from ._instrument import instrument, uninstrument
+from ._labels import MetricsSink
 from ._metrics import FlowMetrics, make_asgi_app, make_wsgi_app, serve_metrics
-from ._record import CallRecord, CapturedBody, RecordedError
+from ._otel_metrics import OTelFlowMetrics
+from ._push import push_metrics
+from ._record import CallRecord, CapturedBody, RateLimit, RecordedError
 from ._redact import Redactor
 from ._routes import DEFAULT_ROUTES, Route
-from ._setup_tracing import setup_tracing
+from ._setup_tracing import setup_metrics, setup_tracing
 from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
 
 __version__ = "0.1.0"
@@ -39,6 +42,9 @@ __all__ = [
     "FlowScopeConfig",
     "FlowScopeTransport",
     "Hint",
+    "MetricsSink",
+    "OTelFlowMetrics",
+    "RateLimit",
     "RecordedError",
     "Redactor",
     "Route",
@@ -49,7 +55,9 @@ __all__ = [
     "make_asgi_app",
     "make_wsgi_app",
     "parse_error_body",
+    "push_metrics",
     "serve_metrics",
+    "setup_metrics",
     "setup_tracing",
     "uninstrument",
 ]

@@ -16,13 +16,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._codec import decode_content
 from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
 from ._hints import Hint, diagnose_launch
-from ._record import CallRecord, CapturedBody, RecordedError
+from ._record import CallRecord, CapturedBody, RateLimit, RecordedError
 from ._redact import REDACTED, Redacted, Redactor
 from ._routes import RouteMatch, RouteTable
 from ._vocabulary import MISSING, NONE, UNKNOWN, is_json_media, media_type, printable
@@ -66,6 +67,7 @@ class Call:
     started: float
     flow_id: str
     flow_version: str | None
+    host: str
     #: The response headers the engine reads, once the response is in (see :func:`_pick`).
     picked: dict[str, str] | None = None
 
@@ -100,6 +102,8 @@ class _Observed:
     body_cut: bool = False
     response_headers: list[tuple[str, str]] | None = None
     exception: BaseException | None = None
+    ratelimit: RateLimit | None = None
+    retry_after_s: float | None = None
 
     @classmethod
     def of(cls, call: Call, status: int | None, duration: float) -> _Observed:
@@ -174,6 +178,7 @@ class Engine:
             started=time.perf_counter(),
             flow_id=flow_id,
             flow_version=version,
+            host=printable(request.url.host),
         )
 
     def _request_flow(self, match: RouteMatch, doc: Any) -> tuple[str, str | None]:
@@ -245,6 +250,9 @@ class Engine:
         observed = _Observed.of(call, status, duration)
         picked = call.picked if call.picked is not None else _pick(headers)
         observed.correlation_id = picked.get("inin-correlation-id")
+        observed.ratelimit = _ratelimit(picked)
+        if status == 429:
+            observed.retry_after_s = _retry_after(picked.get("retry-after"), time.time())
         decoded: bytes | None = None
         complete = capture is not None and capture.complete
         cut = not complete
@@ -345,6 +353,9 @@ class Engine:
             response_body=response_body,
             trace_id=call.trace[0] if call.trace else None,
             span_id=call.trace[1] if call.trace else None,
+            host=call.host,
+            ratelimit=seen.ratelimit,
+            retry_after_s=seen.retry_after_s,
         )
 
     def _bare_record(
@@ -364,6 +375,7 @@ class Engine:
             outcome=_status_outcome(status),
             duration_s=duration,
             exception_type=type(exc).__qualname__ if exc is not None else None,
+            host=call.host,
         )
 
     def _redact_body(self, raw: bytes, content_type: str, document: Any, where: str) -> Redacted:
@@ -455,6 +467,9 @@ _PICKED = frozenset(
         b"content-encoding",
         b"inin-correlation-id",
         b"retry-after",
+        b"inin-ratelimit-allowed",
+        b"inin-ratelimit-count",
+        b"inin-ratelimit-reset",
     }
 )
 
@@ -470,6 +485,55 @@ def _pick(headers: httpx.Headers) -> dict[str, str]:
         if lower in _PICKED:
             picked.setdefault(lower.decode("latin-1"), value.decode("latin-1"))
     return picked
+
+
+def _ratelimit(picked: Mapping[str, str]) -> RateLimit | None:
+    """The ``inin-ratelimit-*`` headers as numbers; ``None`` when the response had none.
+
+    A value that is not a number is left out rather than guessed.
+    """
+    allowed = _count(picked.get("inin-ratelimit-allowed"))
+    count = _count(picked.get("inin-ratelimit-count"))
+    reset = _seconds(picked.get("inin-ratelimit-reset"))
+    if allowed is None and count is None and reset is None:
+        return None
+    return RateLimit(allowed=allowed, count=count, reset_s=reset)
+
+
+#: Larger counts are not counts: as an int64 span attribute or OTLP point they would fail the
+#: export of the whole batch.
+_MAX_COUNT = 2**53
+
+
+def _count(value: str | None) -> int | None:
+    number = _int(value.strip()) if value is not None else None
+    return number if number is not None and 0 <= number < _MAX_COUNT else None
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < _MAX_COUNT else None
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` in seconds: delay-seconds, or an HTTP date turned into the time left."""
+    if value is None:
+        return None
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 def _int(value: str | None) -> int | None:

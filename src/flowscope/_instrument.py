@@ -15,7 +15,7 @@ from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-    from ._metrics import FlowMetrics
+    from ._labels import MetricsSink
 
 __all__ = ["instrument", "uninstrument"]
 
@@ -29,7 +29,7 @@ def instrument(
     *,
     config: FlowScopeConfig | None = None,
     tracer_provider: TracerProvider | None = None,
-    metrics: FlowMetrics | None = None,
+    metrics: MetricsSink | None = None,
     on_record: Callable[[CallRecord], None] | None = None,
 ) -> ClientT:
     """Wrap the client's transport and every mounted transport; returns the same client.

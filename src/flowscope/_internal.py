@@ -9,7 +9,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._metrics import FlowMetrics
+    from ._labels import MetricsSink
     from ._redact import Redactor
 
 __all__ = ["InternalErrors"]
@@ -24,7 +24,7 @@ class InternalErrors:
     in a stage, at DEBUG after that, so a bug on every call cannot flood the application's log.
     """
 
-    def __init__(self, metrics: FlowMetrics, redactor: Redactor) -> None:
+    def __init__(self, metrics: MetricsSink, redactor: Redactor) -> None:
         self._metrics = metrics
         self._redactor = redactor
         self._failed_stages: set[str] = set()

@@ -9,7 +9,6 @@ choosing flow ids can grow the number of series past the configured limits.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,13 +17,27 @@ from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from . import metric_names
+from ._labels import (
+    DEFAULT_MAX_ERROR_CODES,
+    DEFAULT_MAX_FIELDS,
+    DEFAULT_MAX_FLOWS,
+    DEFAULT_MAX_HOSTS,
+    DURATION_BUCKETS,
+    RETRY_AFTER_BUCKETS,
+    LabelBounds,
+    RateLimitWindows,
+    clean,
+    exemplar,
+)
 from ._record import CallRecord
-from ._vocabulary import MAX_SHOWN_CHARS, NONE, OTHER, SENTINELS, UNKNOWN, printable
+from ._vocabulary import UNKNOWN
 
 __all__ = [
     "DURATION_BUCKETS",
+    "RETRY_AFTER_BUCKETS",
     "FlowMetrics",
     "default_metrics",
     "make_asgi_app",
@@ -32,101 +45,75 @@ __all__ = [
     "serve_metrics",
 ]
 
-#: OpenTelemetry's recommended buckets for ``http.client.request.duration``.
-# fmt: off
-DURATION_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-)
-# fmt: on
-
-#: Longer label values are cut: a flow name is never this long, an attack payload may be.
-MAX_LABEL_CHARS = MAX_SHOWN_CHARS
-
-#: The methods OpenTelemetry's HTTP conventions know; anything else is ``_OTHER``.
-_KNOWN_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
-)
-
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_SPAN_ID = re.compile(r"[0-9a-f]{16}")
-
 _registry_lock = threading.RLock()
 _instances: WeakKeyDictionary[CollectorRegistry, WeakValueDictionary[str, FlowMetrics]] = (
     WeakKeyDictionary()
 )
 
 
-def _clean(value: str) -> str:
-    """Make ``value`` safe as a label value.
+class _RateLimitGauges:
+    """The ``flowscope_ratelimit_*`` gauges, read from the windows when scraped."""
 
-    Control characters and lone surrogates would break the exposition (or its UTF-8 encoding),
-    and an unbounded length would let one request bloat every scrape.
-    """
-    return printable(value, MAX_LABEL_CHARS) or NONE
+    def __init__(self, namespace: str, windows: RateLimitWindows) -> None:
+        self._names = tuple(
+            namespace + name.removeprefix(metric_names.NAMESPACE)
+            for name in (
+                metric_names.RATELIMIT_ALLOWED,
+                metric_names.RATELIMIT_USED,
+                metric_names.RATELIMIT_RESET,
+            )
+        )
+        self._windows = windows
 
-
-def _method(method: str) -> str:
-    return method if method in _KNOWN_METHODS else "_OTHER"
-
-
-def _status(status_code: int) -> str:
-    # HTTP/1.1 status codes have three digits; anything else would be an unbounded label.
-    return str(status_code) if 100 <= status_code <= 999 else OTHER
-
-
-def _exemplar(record: CallRecord) -> dict[str, str] | None:
-    """The exemplar linking a sample to its trace, or ``None`` when there is no sampled span.
-
-    Malformed ids are dropped rather than passed on: prometheus-client raises on exemplars over
-    128 characters, and a metrics sink must never fail the call it describes.
-    """
-    trace_id = record.trace_id
-    if trace_id is None or not _TRACE_ID.fullmatch(trace_id):
-        return None
-    if record.span_id is not None and _SPAN_ID.fullmatch(record.span_id):
-        return {"trace_id": trace_id, "span_id": record.span_id}
-    return {"trace_id": trace_id}
-
-
-class _BoundedValues:
-    """The first ``limit`` distinct values of one label; later newcomers are refused."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 0:
-            raise ValueError(f"label limits must be >= 0, got {limit}")
-        self._limit = limit
-        self._admitted: set[str] = set()
-        self._lock = threading.Lock()
-
-    def admit(self, value: str) -> bool:
-        if value in self._admitted or value in SENTINELS:
-            return True
-        with self._lock:
-            if value in self._admitted:
-                return True
-            if len(self._admitted) >= self._limit:
-                return False
-            self._admitted.add(value)
-            return True
+    def families(self, *, samples: bool = True) -> list[GaugeMetricFamily]:
+        allowed_name, used_name, reset_name = self._names
+        allowed = GaugeMetricFamily(
+            allowed_name,
+            "Requests the platform allows per rate-limit window (inin-ratelimit-allowed).",
+            labels=("host",),
+        )
+        used = GaugeMetricFamily(
+            used_name,
+            "Requests counted in the current rate-limit window (inin-ratelimit-count).",
+            labels=("host",),
+        )
+        reset = GaugeMetricFamily(
+            reset_name,
+            "Seconds until the rate-limit window starts again (inin-ratelimit-reset).",
+            labels=("host",),
+        )
+        if samples:
+            for window in self._windows.read():
+                if window.allowed is not None:
+                    allowed.add_metric((window.host,), window.allowed)
+                if window.used is not None:
+                    used.add_metric((window.host,), window.used)
+                if window.reset_s is not None:
+                    reset.add_metric((window.host,), window.reset_s)
+        return [allowed, used, reset]
 
 
 class FlowMetrics:
     """The Prometheus instruments flowscope writes to, registered as one collector.
 
     Label values are cleaned (cut to 128 characters, control characters replaced by ``_``, an
-    empty value becomes ``__none__``) and the ``flow``, ``field`` and ``error_code`` labels are
-    bounded: the first ``max_flows`` / ``max_fields`` / ``max_error_codes`` distinct values are
-    kept, later ones are folded into ``__other__`` and every fold counts in
-    ``flowscope_label_overflow_total{label=...}``. The sentinels ``__none__``, ``__missing__``,
-    ``__unknown__`` and ``__other__`` never use up a slot. An error response without an error
-    code counts with ``error_code="__none__"``; ``method`` outside the standard HTTP methods is
-    ``_OTHER``, as in OpenTelemetry's HTTP conventions.
+    empty value becomes ``__none__``) and the ``flow``, ``field``, ``error_code`` and ``host``
+    labels are bounded: the first ``max_flows`` / ``max_fields`` / ``max_error_codes`` /
+    ``max_hosts`` distinct values are kept, later ones are folded into ``__other__`` and every
+    fold counts in ``flowscope_label_overflow_total{label=...}``. The sentinels ``__none__``,
+    ``__missing__``, ``__unknown__`` and ``__other__`` never use up a slot. An error response
+    without an error code counts with ``error_code="__none__"``; ``method`` outside the
+    standard HTTP methods is ``_OTHER``, as in OpenTelemetry's HTTP conventions.
 
     When a call's span is sampled, the requests, errors and transport-error counters and the
-    duration histogram carry a ``trace_id`` / ``span_id`` exemplar, visible in the OpenMetrics
+    two histograms carry a ``trace_id`` / ``span_id`` exemplar, visible in the OpenMetrics
     exposition (the per-field counter does not: the error counter already links the trace). In
     prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set) exemplars are not
     supported, so none are attached; the metrics themselves work as usual.
+
+    No ``_created`` series are exported: Prometheus stores each as a series of its own, which
+    would double every counter's share of the series budget (see the README) for a value no
+    dashboard or rule reads.
 
     Only one instance may write to a registry (two would export duplicate series): the
     constructor raises ``ValueError`` when the registry already holds flowscope's metrics, and
@@ -139,16 +126,21 @@ class FlowMetrics:
         self,
         registry: CollectorRegistry | None = None,
         *,
-        max_flows: int = 200,
-        max_fields: int = 100,
-        max_error_codes: int = 100,
+        max_flows: int = DEFAULT_MAX_FLOWS,
+        max_fields: int = DEFAULT_MAX_FIELDS,
+        max_error_codes: int = DEFAULT_MAX_ERROR_CODES,
+        max_hosts: int = DEFAULT_MAX_HOSTS,
         namespace: str = "flowscope",
     ) -> None:
         self.registry = REGISTRY if registry is None else registry
         self.namespace = namespace
-        self._flows = _BoundedValues(max_flows)
-        self._fields = _BoundedValues(max_fields)
-        self._error_codes = _BoundedValues(max_error_codes)
+        self._bounds = LabelBounds(
+            max_flows=max_flows,
+            max_fields=max_fields,
+            max_error_codes=max_error_codes,
+            max_hosts=max_hosts,
+            on_overflow=self._overflowed,
+        )
         self._exemplars = not _multiprocess_mode()
         # Label children by (instrument, values): one dict lookup instead of ``labels()``'s
         # validation and lock on every call. As bounded as the series themselves.
@@ -165,7 +157,7 @@ class FlowMetrics:
         self._duration = Histogram(
             _short(metric_names.DURATION),
             "Duration of flow calls, including those that failed without a response.",
-            ("flow", "operation", "outcome"),
+            ("flow",),
             namespace=namespace,
             registry=None,
             buckets=DURATION_BUCKETS,
@@ -185,6 +177,14 @@ class FlowMetrics:
             "Flow calls that failed without a response, by exception type.",
             ("flow", "operation", "exception"),
         )
+        self._retry_after = Histogram(
+            _short(metric_names.RETRY_AFTER),
+            "Retry-After of 429 Too Many Requests answers, in seconds.",
+            ("flow", "operation"),
+            namespace=namespace,
+            registry=None,
+            buckets=RETRY_AFTER_BUCKETS,
+        )
         self._overflow = counter(
             metric_names.LABEL_OVERFLOW,
             "Label values folded into __other__ because their label reached its limit.",
@@ -195,12 +195,15 @@ class FlowMetrics:
             "Errors inside flowscope itself; the instrumented call was unaffected.",
             ("stage",),
         )
+        self._windows = RateLimitWindows()
+        self._ratelimits = _RateLimitGauges(namespace, self._windows)
         self._instruments: tuple[Counter | Histogram, ...] = (
             self._requests,
             self._duration,
             self._errors,
             self._error_fields,
             self._transport_errors,
+            self._retry_after,
             self._overflow,
             self._internal_errors,
         )
@@ -225,9 +228,10 @@ class FlowMetrics:
         cls,
         registry: CollectorRegistry | None = None,
         *,
-        max_flows: int = 200,
-        max_fields: int = 100,
-        max_error_codes: int = 100,
+        max_flows: int = DEFAULT_MAX_FLOWS,
+        max_fields: int = DEFAULT_MAX_FIELDS,
+        max_error_codes: int = DEFAULT_MAX_ERROR_CODES,
+        max_hosts: int = DEFAULT_MAX_HOSTS,
         namespace: str = "flowscope",
     ) -> FlowMetrics:
         """The instance writing to ``registry`` under ``namespace``, created on first use.
@@ -245,52 +249,60 @@ class FlowMetrics:
                 max_flows=max_flows,
                 max_fields=max_fields,
                 max_error_codes=max_error_codes,
+                max_hosts=max_hosts,
                 namespace=namespace,
             )
 
     def observe(self, record: CallRecord) -> None:
         """Count one call in every metric it touches."""
-        flow = self._bounded(self._flows, "flow", _clean(record.flow_label))
-        operation = _clean(record.operation)
-        exemplar = _exemplar(record) if self._exemplars else None
-        status_code = record.status_code
+        labels = self._bounds.of(record)
+        flow = labels.flow
+        operation = labels.operation
+        sample_exemplar = exemplar(record) if self._exemplars else None
 
-        if status_code is None:
-            exception = _clean(record.exception_type or UNKNOWN)
-            self._child(self._transport_errors, flow, operation, exception).inc(1, exemplar)
+        if labels.status_code is None:
+            exception = labels.exception or UNKNOWN
+            self._child(self._transport_errors, flow, operation, exception).inc(1, sample_exemplar)
         else:
-            status = _status(status_code)
-            method = _method(record.method)
-            self._child(self._requests, flow, operation, method, status).inc(1, exemplar)
-            if status_code >= 400:
-                code = self._bounded(
-                    self._error_codes, "error_code", _clean(record.error_code or NONE)
+            status = labels.status_code
+            self._child(self._requests, flow, operation, labels.method, status).inc(
+                1, sample_exemplar
+            )
+            if labels.error_code is not None:
+                self._child(self._errors, flow, operation, status, labels.error_code).inc(
+                    1, sample_exemplar
                 )
-                self._child(self._errors, flow, operation, status, code).inc(1, exemplar)
                 # No exemplar: a field's trace is the error's, already linked from the two
                 # counters above, and one error may name a hundred fields.
-                for name in record.error_fields:
-                    field = self._bounded(self._fields, "field", _clean(name))
+                for field in labels.fields:
                     self._child(self._error_fields, flow, operation, field).inc()
 
         duration = record.duration_s
         if duration >= 0:  # also false for NaN, which would poison the histogram's sum
-            outcome = _clean(record.outcome)
-            self._child(self._duration, flow, operation, outcome).observe(duration, exemplar)
+            self._child(self._duration, flow).observe(duration, sample_exemplar)
+        retry_after = record.retry_after_s
+        if retry_after is not None:
+            self._child(self._retry_after, flow, operation).observe(retry_after, sample_exemplar)
+        if labels.host is not None and record.ratelimit is not None:
+            self._windows.update(labels.host, record.ratelimit)
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage`` (e.g. ``metrics``, ``span``)."""
-        self._internal_errors.labels(_clean(stage)).inc()
+        self._internal_errors.labels(clean(stage)).inc()
 
     def describe(self) -> Iterable[prometheus_client.Metric]:
         """The metric families, without samples; lets the registry detect name clashes."""
         for instrument in self._instruments:
             yield from instrument.describe()
+        yield from self._ratelimits.families(samples=False)
 
     def collect(self) -> Iterable[prometheus_client.Metric]:
         """The metric families with their samples, as a registry scrapes them."""
         for instrument in self._instruments:
-            yield from instrument.collect()
+            for family in instrument.collect():
+                family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+                yield family
+        yield from self._ratelimits.families()
 
     def _child(self, instrument: Counter | Histogram, *labels: str) -> Any:
         key = (id(instrument), labels)
@@ -299,11 +311,8 @@ class FlowMetrics:
             child = self._children[key] = instrument.labels(*labels)
         return child
 
-    def _bounded(self, values: _BoundedValues, label: str, value: str) -> str:
-        if values.admit(value):
-            return value
-        self._overflow.labels(label).inc()
-        return OTHER
+    def _overflowed(self, label: str) -> None:
+        self._child(self._overflow, label).inc()
 
 
 def _short(name: str) -> str:

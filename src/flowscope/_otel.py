@@ -122,6 +122,16 @@ def write_span(record: CallRecord) -> None:
             attrs["flow.error.fields"] = list(error.fields)
     if record.redacted_paths:
         attrs["flowscope.redacted"] = list(dict.fromkeys(record.redacted_paths))
+    limits = record.ratelimit
+    if limits is not None:
+        if limits.allowed is not None:
+            attrs["genesys.ratelimit.allowed"] = limits.allowed
+        if limits.count is not None:
+            attrs["genesys.ratelimit.count"] = limits.count
+        if limits.reset_s is not None:
+            attrs["genesys.ratelimit.reset"] = limits.reset_s
+    if record.retry_after_s is not None:
+        attrs["http.response.retry_after_s"] = record.retry_after_s
     span.set_attributes(attrs)
     if record.outcome == "success":
         return

@@ -18,7 +18,7 @@ from ._redact import Redactor
 from ._sinks import Sink, Sinks, log_failure
 
 if TYPE_CHECKING:
-    from ._metrics import FlowMetrics
+    from ._labels import MetricsSink
 
 __all__ = ["Pipeline"]
 
@@ -29,7 +29,7 @@ class Pipeline:
     def __init__(
         self,
         config: FlowScopeConfig | None,
-        metrics: FlowMetrics | None,
+        metrics: MetricsSink | None,
         on_record: Sink | None = None,
     ) -> None:
         config = config or FlowScopeConfig()

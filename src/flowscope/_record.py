@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ._hints import Hint
 
-__all__ = ["CallRecord", "CapturedBody", "RecordedError"]
+__all__ = ["CallRecord", "CapturedBody", "RateLimit", "RecordedError"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,22 @@ class RecordedError:
     fields: tuple[str, ...] = ()
     message_params: Mapping[str, str] = field(default_factory=dict)
     retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The platform's ``inin-ratelimit-*`` response headers, each ``None`` when absent.
+
+    They describe the caller's budget on the API host, not the flow: every call to that host
+    spends from the same window.
+    """
+
+    #: ``inin-ratelimit-allowed``: requests allowed in the current window.
+    allowed: int | None = None
+    #: ``inin-ratelimit-count``: requests already counted in it.
+    count: int | None = None
+    #: ``inin-ratelimit-reset``: seconds until the window starts again.
+    reset_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,12 @@ class CallRecord:
     response_body: CapturedBody | None = None
     trace_id: str | None = None  # 32 hex digits, only when the span is sampled
     span_id: str | None = None
+    #: The host the call went to (``api.mypurecloud.com``), as in the URL.
+    host: str | None = None
+    #: The rate-limit headers of the response, when it carried any.
+    ratelimit: RateLimit | None = None
+    #: A 429's ``Retry-After``, in seconds (an HTTP date is turned into the seconds left).
+    retry_after_s: float | None = None
 
     @property
     def flow_label(self) -> str:

@@ -95,7 +95,16 @@ def record_to_dict(record: CallRecord) -> dict[str, Any]:
         "trace_id": record.trace_id,
         "span_id": record.span_id,
         "redacted": list(dict.fromkeys(record.redacted_paths)),
+        "host": record.host,
     }
+    if record.ratelimit is not None:
+        out["ratelimit"] = {
+            "allowed": record.ratelimit.allowed,
+            "count": record.ratelimit.count,
+            "reset_s": record.ratelimit.reset_s,
+        }
+    if record.retry_after_s is not None:
+        out["retry_after_s"] = record.retry_after_s
     if record.error is not None:
         out["error"] = {
             "kind": record.error.kind,

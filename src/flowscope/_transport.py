@@ -31,7 +31,7 @@ from ._record import CallRecord
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-    from ._metrics import FlowMetrics
+    from ._labels import MetricsSink
 
 __all__ = ["AsyncFlowScopeTransport", "FlowScopeTransport"]
 
@@ -308,7 +308,7 @@ class _Wrapper(Generic[TransportT]):
         *,
         config: FlowScopeConfig | None = None,
         tracer_provider: TracerProvider | None = None,
-        metrics: FlowMetrics | None = None,
+        metrics: MetricsSink | None = None,
         on_record: Callable[[CallRecord], None] | None = None,
         _pipeline: Pipeline | None = None,
     ) -> None:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
     from ._config import FlowScopeConfig
-    from ._metrics import FlowMetrics
+    from ._labels import MetricsSink
 
 __all__ = ["FlowScopeHttpClient", "FlowScopeResponse"]
 
@@ -119,7 +119,7 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
         *,
         config: FlowScopeConfig | None = None,
         tracer_provider: TracerProvider | None = None,
-        metrics: FlowMetrics | None = None,
+        metrics: MetricsSink | None = None,
         on_record: Callable[[CallRecord], None] | None = None,
         max_retries: int = 3,
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,

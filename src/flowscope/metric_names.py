@@ -18,7 +18,12 @@ __all__ = [
     "INTERNAL_ERRORS",
     "LABEL_OVERFLOW",
     "NAMESPACE",
+    "RATELIMIT_ALLOWED",
+    "RATELIMIT_RESET",
+    "RATELIMIT_USED",
     "REQUESTS",
+    "RETRY_AFTER",
+    "RETRY_AFTER_BUCKET",
     "TRANSPORT_ERRORS",
 ]
 
@@ -27,7 +32,7 @@ NAMESPACE = "flowscope"
 
 #: Counter: flow calls that got a response (``flow``, ``operation``, ``method``, ``status_code``).
 REQUESTS = "flowscope_requests_total"
-#: Histogram: duration of flow calls (``flow``, ``operation``, ``outcome``).
+#: Histogram: duration of flow calls (``flow``).
 DURATION = "flowscope_request_duration_seconds"
 DURATION_BUCKET = DURATION + "_bucket"
 DURATION_COUNT = DURATION + "_count"
@@ -41,3 +46,12 @@ TRANSPORT_ERRORS = "flowscope_transport_errors_total"
 LABEL_OVERFLOW = "flowscope_label_overflow_total"
 #: Counter: errors inside flowscope itself (``stage``).
 INTERNAL_ERRORS = "flowscope_internal_errors_total"
+#: Histogram: ``Retry-After`` of 429 answers, in seconds (``flow``, ``operation``).
+RETRY_AFTER = "flowscope_retry_after_seconds"
+RETRY_AFTER_BUCKET = RETRY_AFTER + "_bucket"
+#: Gauge: ``inin-ratelimit-allowed`` of the last response from a host (``host``).
+RATELIMIT_ALLOWED = "flowscope_ratelimit_allowed"
+#: Gauge: ``inin-ratelimit-count``, requests counted in the current window (``host``).
+RATELIMIT_USED = "flowscope_ratelimit_used"
+#: Gauge: seconds until the rate-limit window starts again (``host``).
+RATELIMIT_RESET = "flowscope_ratelimit_reset_seconds"

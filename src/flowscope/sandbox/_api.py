@@ -315,8 +315,9 @@ class FlowApi:
     def _spend(self, key: str, limit: int, limit_key: str, call: Call) -> tuple[Header, ...]:
         """Count one request in ``key``'s fixed one-minute window; the ``inin-ratelimit-*``
         headers when it is within ``limit``, a 429 (``Retry-After`` added) when not."""
-        now = self._clock()
         with self._lock:
+            # Read inside the lock: a window opened by a later reading would put it in the past.
+            now = self._clock()
             window = self._windows.get(key)
             if window is None or now - window.start >= _WINDOW_SECONDS:
                 window = self._windows[key] = _Window(now)
@@ -368,11 +369,12 @@ class FlowApi:
             client_secret = form.get("client_secret", [""])[0] or None
         if client_id != self.client_id or client_secret != self.client_secret:
             refusal = errors.oauth_error("invalid_client", "client not found or bad secret")
-            return Reply.json(401, refusal)
+            return Reply.json(401, refusal, *limits)
         grant = (form.get("grant_type") or [""])[0]
         if grant != "client_credentials":
             described = f"grant type {grant!r} is not supported" if grant else "grant_type missing"
-            return Reply.json(400, errors.oauth_error("unsupported_grant_type", described))
+            refusal = errors.oauth_error("unsupported_grant_type", described)
+            return Reply.json(400, refusal, *limits)
         document = {
             "access_token": self.issue_token(),
             "token_type": "bearer",
