@@ -506,7 +506,7 @@ def test_get_flow_returns_published_version(client: httpx.Client) -> None:
     body = reply.json()
     assert body["id"] == ORDER_STATUS
     assert body["name"] == "Order Status Lookup"
-    assert body["type"] == "workflow"
+    assert body["type"] == "WORKFLOW"  # the SDK's Flow.type enum is upper case
     assert body["publishedVersion"]["selfUri"] == f"/api/v2/flows/{ORDER_STATUS}/versions/3.0"
     assert body["selfUri"] == f"/api/v2/flows/{ORDER_STATUS}"
 
