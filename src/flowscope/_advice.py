@@ -499,7 +499,7 @@ def _rate_limited(call: FailedCall, memory: AdviceMemory) -> Hint:
     if allowed is not None:
         per = f" per {_duration(window)}" if window is not None else ""
         named = f" ({_show(key)})" if key else ""
-        parts.append(f"the limit{named} is {allowed} requests{per}")
+        parts.append(f"the limit{named} is {_plural(allowed, 'request')}{per}")
     elif key:
         parts.append(f"the limit {_show(key)} was reached")
     if headers is not None and headers.count is not None:
@@ -516,7 +516,8 @@ def _rate_limited(call: FailedCall, memory: AdviceMemory) -> Hint:
     sent = memory.calls_within(call.host, span, call.at)
     if sent is not None:
         parts.append(
-            f"this process sent {sent} flow calls to {call.host} in the last {_duration(span)}"
+            f"this process sent {_plural(sent, 'flow call')} to {call.host} in the last "
+            f"{_duration(span)}"
         )
     said = "; ".join(parts) if parts else "the response says nothing of the limit"
     pause = f"wait {_duration(wait)}" if wait is not None else "wait for the window to reset"
@@ -596,6 +597,10 @@ def _show(value: str | None) -> str:
     """A server- or caller-chosen value as a hint may quote it: one line, bounded."""
     text = printable(" ".join(str(value).split()), _MAX_SHOWN + 1)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _cap(text: str) -> str:
