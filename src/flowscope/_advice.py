@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ._hints import Hint
 from ._vocabulary import printable
@@ -34,6 +34,7 @@ __all__ = [
     "AdviceMemory",
     "FailedCall",
     "RateLimit",
+    "RateLimitView",
     "TokenSeen",
     "advise",
     "read_rate_limit",
@@ -120,6 +121,17 @@ class RateLimit:
     reset_s: float | None
 
 
+class RateLimitView(Protocol):
+    """What :func:`advise` reads of a rate-limit reading: any object with these three fields."""
+
+    @property
+    def allowed(self) -> int | None: ...
+    @property
+    def count(self) -> int | None: ...
+    @property
+    def reset_s(self) -> float | None: ...
+
+
 def read_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     """The rate-limit headers among ``headers`` (names in lower case); ``None`` when none is there.
 
@@ -154,7 +166,7 @@ class FailedCall:
     limit: Mapping[str, Any] | None = None
     entity_name: str | None = None
     retry_after: str | None = None
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimitView | None = None
     flow_id: str | None = None
     flow_version: str | None = None
     bearer: str | None = None
