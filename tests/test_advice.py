@@ -591,3 +591,44 @@ def test_hints_can_be_turned_off(spans: Spans, metrics: FlowMetrics) -> None:
         assert client.post(LAUNCH, json={"flowId": UNKNOWN}, headers=auth).status_code == 404
         client.close()
     assert records[-1].hints == ()
+
+
+def test_the_demo_report_counts_failed_calls_with_and_without_a_hint() -> None:
+    from collections import Counter
+
+    from flowscope.cli._report import CallTally, Report, _render_plain
+    from flowscope.cli._traffic import Stats
+
+    def record(status: int | None, hints: tuple[flowscope.Hint, ...] = ()) -> CallRecord:
+        outcome = {None: "transport_error", 200: "success", 404: "client_error"}[status]
+        return CallRecord(
+            operation="launch",
+            template=LAUNCH,
+            method="POST",
+            flow_id=ORDER_STATUS,
+            flow_name=None,
+            flow_version=None,
+            execution_id=None,
+            url="http://api.example/api/v2/flows/executions",
+            status_code=status,
+            outcome=outcome,
+            duration_s=0.01,
+            exception_type="ReadTimeout" if status is None else None,
+            hints=hints,
+        )
+
+    tally = CallTally()
+    for each in (
+        record(200),
+        record(404, (flowscope.Hint("flow-not-found", "check the id"),)),
+        record(404),
+        record(None),
+    ):
+        tally(each)
+    report = Report.build(tally, {}, Stats(), default_flows())
+    text = _render_plain(report, interrupted=False)
+    assert "\nfailed calls with a hint: 1 of 3 (33%)\n" in text
+    assert "\n  without one: 404 __none__ ×1\n  without one: ReadTimeout __none__ ×1\n" in text
+    assert Counter(tally.unhinted) == Counter(
+        {("404", "__none__"): 1, ("ReadTimeout", "__none__"): 1}
+    )
