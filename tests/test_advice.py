@@ -632,3 +632,33 @@ def test_the_demo_report_counts_failed_calls_with_and_without_a_hint() -> None:
     assert Counter(tally.unhinted) == Counter(
         {("404", "__none__"): 1, ("ReadTimeout", "__none__"): 1}
     )
+
+
+def test_an_async_client_gets_the_same_hints(spans: Spans, metrics: FlowMetrics) -> None:
+    import asyncio
+
+    records: list[CallRecord] = []
+    sandbox = Sandbox()
+
+    async def scenario() -> None:
+        transport = flowscope.AsyncFlowScopeTransport(
+            sandbox.transport(),
+            tracer_provider=spans.provider,
+            metrics=metrics,
+            on_record=records.append,
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+            reply = await client.send(token_request("http://sandbox", "sandbox-client", "nope"))
+            assert reply.status_code == 401
+            auth = {"Authorization": f"Bearer {sandbox.issue_token(VIEWER_CLIENT)}"}
+            assert (await client.post(LAUNCH, json=GOOD, headers=auth)).status_code == 403
+
+    asyncio.run(scenario())
+    assert [[h.code for h in r.hints] for r in records] == [
+        ["auth-client-invalid"],
+        ["permission-missing"],
+    ]
+    assert [[code for code, _ in hint_events(s)] for s in spans.all()] == [
+        ["auth-client-invalid"],
+        ["permission-missing"],
+    ]
