@@ -114,6 +114,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         tests=(
             "tests/test_transport.py::test_async_caller_gets_exactly_the_uninstrumented_response",
         ),
+    ),    Mutation(
+        name="forget the tokens the token endpoint issued",
+        file="flowscope/_engine.py",
+        old='_READ_SUCCESS = frozenset({"launch", "get_execution", "get_flow", "token"})',
+        new='_READ_SUCCESS = frozenset({"launch", "get_execution", "get_flow"})',
+        tests=(
+            "tests/test_advice.py::"
+            "test_one_failed_call_of_each_class_gets_exactly_its_hint_on_the_span_and_in_the_log",
+        ),
+    ),
+    Mutation(
+        name="call a token-endpoint 400 of any kind a bad client",
+        file="flowscope/_advice.py",
+        old="if status == 401 or (status == 400 and call.error_code in _OAUTH_CLIENT_CODES):",
+        new="if status in (400, 401):",
+        tests=("tests/test_advice.py::test_near_misses_of_auth_client_invalid",),
     ),
     Mutation(
         name="export the _created series again (the series budget)",

@@ -169,6 +169,11 @@ def test_demo_report_shows_an_example_per_mistake_with_ids_and_hints(demo: DemoR
         ("Content-Type text/plain", "content-type"),
         ("input keys without 'Flow.'", "input-key-prefix"),
         ("an input of the wrong type", "input-type"),
+        ("a flow id that does not exist", "flow-not-found"),
+        ("a deleted flow", "flow-deleted"),
+        ("an inbound call flow launched", "flow-type-not-launchable"),
+        ("a reporting client without architect:flow:launch", "permission-missing"),
+        ("a batch burst over the rate limit", "rate-limited"),
     ):
         section = examples.split(title, 1)[1].split("\n\n", 1)[0]
         assert CORRELATION.search(section), title
@@ -176,6 +181,18 @@ def test_demo_report_shows_an_example_per_mistake_with_ids_and_hints(demo: DemoR
         assert f"hint {hint}" in section, title
     assert "429 too.many.requests" in examples
     assert "404 not.found" in examples
+
+
+def test_demo_report_shows_every_failed_call_with_a_hint(demo: DemoRun) -> None:
+    coverage = re.search(
+        r"^failed calls with a hint: (\d+) of (\d+) \((\d+)%\)$", demo.stdout, re.M
+    )
+    assert coverage, demo.stdout
+    hinted, failed, share = (int(group) for group in coverage.groups())
+    # The seeded mistakes, the deleted and unknown flows and the burst fail dozens of calls.
+    assert failed >= 20
+    assert (hinted, share) == (failed, 100)
+    assert "without one:" not in demo.stdout
 
 
 def test_demo_sends_its_spans_to_the_otlp_endpoint(demo: DemoRun) -> None:

@@ -114,9 +114,11 @@ def test_many_hints_are_shown_up_to_ten_and_counted(
 def test_a_failure_without_hints_is_one_line(
     client: httpx.Client, flowscope_logs: LogCapture
 ) -> None:
-    missing = "00000000-0000-4000-8000-000000000000"
-    response = client.post(LAUNCH, json={"flowId": missing, "inputData": {}})
+    # An execution id nobody launched: a 404 no hint explains (a flow's 404 has one).
+    response = client.get(f"{LAUNCH}/0000000000unknownexecution")
     assert response.status_code == 404
     lines = _warning(flowscope_logs).getMessage().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"flow call failed: POST /api/v2/flows/executions flow={missing}")
+    assert lines[0].startswith(
+        "flow call failed: GET /api/v2/flows/executions/{flowExecutionId} flow=__unknown__ -> 404"
+    )

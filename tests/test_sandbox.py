@@ -16,7 +16,18 @@ import httpx
 import jsonschema
 import pytest
 
-from flowscope.sandbox import MAX_BODY_BYTES, Sandbox, SandboxFlow, default_flows, run_forever
+from flowscope.sandbox import (
+    DEFAULT_CLIENTS,
+    MAX_BODY_BYTES,
+    SHORT_LIVED_CLIENT,
+    VIEWER_CLIENT,
+    FlowApi,
+    Reply,
+    Sandbox,
+    SandboxFlow,
+    default_flows,
+    run_forever,
+)
 
 LAUNCH = "/api/v2/flows/executions"
 ORDER_STATUS = "9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14"
@@ -506,7 +517,7 @@ def test_get_flow_returns_published_version(client: httpx.Client) -> None:
     body = reply.json()
     assert body["id"] == ORDER_STATUS
     assert body["name"] == "Order Status Lookup"
-    assert body["type"] == "workflow"
+    assert body["type"] == "WORKFLOW"  # the SDK's Flow.type enum is upper case
     assert body["publishedVersion"]["selfUri"] == f"/api/v2/flows/{ORDER_STATUS}/versions/3.0"
     assert body["selfUri"] == f"/api/v2/flows/{ORDER_STATUS}"
 
@@ -1011,3 +1022,114 @@ def test_the_api_model_answers_without_any_transport() -> None:
     assert reply.header("content-type") == "application/json"
     assert json.loads(reply.body)["code"] == "bad.credentials"
     assert api.stats == {"get_execution": 1, "requests": 1, "status_401": 1}
+
+
+# -- failure modes: clients, token lifetimes, flow types, 503s -----------------------------------
+
+INBOUND = "3e9c5b70-2d8a-4f1e-b6c4-8a0d7f3e5c21"
+
+
+def _api(clock: list[float], **options: Any) -> FlowApi:
+    settings: dict[str, Any] = {
+        "client_id": "main",
+        "client_secret": "main-secret",
+        "rate_limit_per_minute": 100,
+        "token_ttl": 86400,
+        "execution_seconds": 0.1,
+        "seed": 1,
+        "clients": DEFAULT_CLIENTS,
+    }
+    return FlowApi(default_flows(), **{**settings, **options}, clock=lambda: clock[0])
+
+
+def _token_reply(api: FlowApi, client_id: str, secret: str) -> dict[str, Any]:
+    reply = api.handle(
+        "POST",
+        "/oauth/token",
+        {"Authorization": basic(client_id, secret)["Authorization"]},
+        b"grant_type=client_credentials",
+    )
+    assert reply.status == 200
+    document: dict[str, Any] = json.loads(reply.body)
+    return document
+
+
+def _launch_reply(api: FlowApi, token: str, body: object) -> Reply:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return api.handle("POST", LAUNCH, headers, json.dumps(body).encode())
+
+
+def test_a_token_works_until_its_expires_in_then_answers_credentials_expired() -> None:
+    clock = [1000.0]
+    api = _api(clock)
+    issued = _token_reply(api, SHORT_LIVED_CLIENT.id, SHORT_LIVED_CLIENT.secret)
+    assert issued["expires_in"] == 2
+    body = {"flowId": ORDER_STATUS}
+    clock[0] = 1001.9
+    assert _launch_reply(api, issued["access_token"], body).status == 200
+    clock[0] = 1002.0
+    expired = _launch_reply(api, issued["access_token"], body)
+    assert expired.status == 401
+    assert json.loads(expired.body)["code"] == "credentials.expired"
+    # The main client's tokens keep the sandbox's token_ttl.
+    assert _token_reply(api, "main", "main-secret")["expires_in"] == 86400
+
+
+def test_a_zero_token_ttl_makes_every_token_expired_on_arrival() -> None:
+    clock = [5.0]
+    api = _api(clock, token_ttl=0)
+    issued = _token_reply(api, "main", "main-secret")
+    assert issued["expires_in"] == 0
+    reply = _launch_reply(api, issued["access_token"], {"flowId": ORDER_STATUS})
+    assert (reply.status, json.loads(reply.body)["code"]) == (401, "credentials.expired")
+
+
+def test_a_client_without_the_launch_permission_gets_403_naming_it() -> None:
+    api = _api([0.0])
+    token = _token_reply(api, VIEWER_CLIENT.id, VIEWER_CLIENT.secret)["access_token"]
+    refused = _launch_reply(api, token, {"flowId": ORDER_STATUS})
+    assert refused.status == 403
+    body = json.loads(refused.body)
+    assert (body["code"], body["messageParams"]) == (
+        "missing.permissions",
+        {"permissions": "architect:flow:launch"},
+    )
+    assert refused.header("inin-ratelimit-count") == "1"
+    # It may still read flows and executions.
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.handle("GET", f"/api/v2/flows/{ORDER_STATUS}", auth, b"").status == 200
+    assert api.handle("GET", f"{LAUNCH}/nope", auth, b"").status == 404
+
+
+def test_flows_have_types_and_only_workflows_launch() -> None:
+    api = _api([0.0])
+    token = api.issue_token()
+    auth = {"Authorization": f"Bearer {token}"}
+    types = {
+        flow.id: json.loads(api.handle("GET", f"/api/v2/flows/{flow.id}", auth, b"").body)["type"]
+        for flow in default_flows()
+        if not flow.deleted
+    }
+    assert types[INBOUND] == "INBOUNDCALL"
+    assert sorted(set(types.values())) == ["INBOUNDCALL", "WORKFLOW"]
+    refused = _launch_reply(api, token, {"flowId": INBOUND})
+    assert refused.status == 400
+    body = json.loads(refused.body)
+    assert body["code"] == "bad.request"
+    assert body["messageParams"] == {"flowId": INBOUND, "flowType": "INBOUNDCALL"}
+
+
+def test_the_share_of_503s_is_seeded_and_spares_the_token_endpoint() -> None:
+    def statuses(seed: int) -> list[int]:
+        api = _api([0.0], unavailable_rate=0.5, seed=seed)
+        token = _token_reply(api, "main", "main-secret")["access_token"]
+        return [_launch_reply(api, token, {"flowId": ORDER_STATUS}).status for _ in range(40)]
+
+    first = statuses(3)
+    assert first == statuses(3)
+    assert set(first) == {200, 503}
+    assert first != statuses(4)
+    always = _api([0.0], unavailable_rate=1.0)
+    token = _token_reply(always, "main", "main-secret")["access_token"]
+    reply = _launch_reply(always, token, {"flowId": ORDER_STATUS})
+    assert (reply.status, json.loads(reply.body)["code"]) == (503, "service.unavailable")

@@ -11,6 +11,7 @@ transports share everything here.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._advice import AdviceMemory, FailedCall, advise, shared_memory
 from ._codec import decode_content
 from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
@@ -44,8 +46,12 @@ _JSON_KINDS = frozenset({"genesys", "oauth", "problem", "json"})
 _UNREAD: Any = object()
 _FORM = "application/x-www-form-urlencoded"
 
-# The success bodies worth reading, and only when small: they name the execution or the flow.
-_READ_SUCCESS = frozenset({"launch", "get_execution", "get_flow"})
+# The success bodies worth reading, and only when small: they name the execution or the flow,
+# or (token) how long the token lives.
+_READ_SUCCESS = frozenset({"launch", "get_execution", "get_flow", "token"})
+# Operations whose success shows that the flow exists on the host that answered.
+_FLOW_ANSWERS = frozenset({"launch", "get_flow"})
+_FLOW_DOCUMENT = "/api/v2/flows/{flowId}"
 
 
 @dataclass(slots=True)
@@ -67,7 +73,12 @@ class Call:
     started: float
     flow_id: str
     flow_version: str | None
+    #: The host name the call went to, as a label may show it.
     host: str
+    #: ``host[:port]`` the call went to (never userinfo), for what earlier calls showed.
+    origin: str = ""
+    #: When it was sent, on the advice memory's clock.
+    at: float = 0.0
     #: The response headers the engine reads, once the response is in (see :func:`_pick`).
     picked: dict[str, str] | None = None
 
@@ -101,6 +112,8 @@ class _Observed:
     body_size: int | None = None
     body_cut: bool = False
     response_headers: list[tuple[str, str]] | None = None
+    #: The headers read in one pass (error responses).
+    picked: dict[str, str] | None = None
     exception: BaseException | None = None
     ratelimit: RateLimit | None = None
     retry_after_s: float | None = None
@@ -139,10 +152,13 @@ class Engine:
         config: FlowScopeConfig,
         redactor: Redactor,
         internal_error: Callable[[str, BaseException], None],
+        memory: AdviceMemory | None = None,
     ) -> None:
         self.config = config
         self.redactor = redactor
         self.internal_error = internal_error
+        #: What earlier calls showed (tokens, flow types, hosts, call counts), for the hints.
+        self.memory = memory if memory is not None else shared_memory()
         self.routes = RouteTable(config.route_list)
         self._schemas: dict[str, Mapping[str, Any]] = dict(config.input_schemas)
         self._plain_ids = not config.redact_patterns
@@ -163,6 +179,7 @@ class Engine:
         size = len(body) if body is not None else _int(request.headers.get("content-length"))
         document = _loads(body) if match.operation == "launch" and body else _UNREAD
         flow_id, version = self._request_flow(match, document)
+        origin = request.url.netloc.decode("ascii", "replace")
         return Call(
             match=match,
             method=request.method,
@@ -179,6 +196,8 @@ class Engine:
             flow_id=flow_id,
             flow_version=version,
             host=printable(request.url.host),
+            origin=origin,
+            at=self.memory.call_made(origin),
         )
 
     def _request_flow(self, match: RouteMatch, doc: Any) -> tuple[str, str | None]:
@@ -209,6 +228,8 @@ class Engine:
         if not is_json_media(media_type(picked.get("content-type"))):
             return 0
         length = _int(picked.get("content-length"))
+        if length is None and call.match.operation == "token":
+            return min(limit, _TOKEN_REPLY_BYTES)  # a token reply is small, framed or not
         if length is None or length > limit:
             return 0  # only small bodies: success responses are never held back
         return limit
@@ -265,6 +286,17 @@ class Engine:
             cut = cut or decode_cut
 
         if status < 400:
+            flow_id = call.flow_id
+            if (
+                200 <= status < 300
+                and call.match.operation in _FLOW_ANSWERS
+                and flow_id
+                not in (
+                    UNKNOWN,
+                    MISSING,
+                )
+            ):
+                self.memory.flow_answered(flow_id, call.origin)
             doc = _loads(decoded) if decoded and complete else None
             if isinstance(doc, dict):
                 self._from_success(call, doc, observed)
@@ -281,6 +313,7 @@ class Engine:
             observed.body_size = capture.seen if capture is not None else 0
         observed.body_cut = cut
         observed.response_headers = headers.multi_items()
+        observed.picked = picked
         return observed
 
     def _from_success(self, call: Call, doc: dict[str, Any], observed: _Observed) -> None:
@@ -296,6 +329,16 @@ class Engine:
                 observed.flow_version = vid
         if op == "launch" and isinstance(doc.get("id"), str):
             observed.execution_id = doc["id"]
+        if op == "token":
+            token, lifetime = doc.get("access_token"), _lifetime(doc.get("expires_in"))
+            if isinstance(token, str) and token and lifetime is not None:
+                self.memory.token_issued(token, lifetime, call.origin)
+            return
+        if op == "get_flow" and call.match.template == _FLOW_DOCUMENT:
+            flow_type = doc.get("type")
+            known = observed.flow_id not in (UNKNOWN, MISSING)
+            if isinstance(flow_type, str) and flow_type and known:
+                self.memory.flow_type(observed.flow_id, flow_type[:64])
         if op == "get_flow" and self.config.learn_schemas:
             schema = doc.get("inputSchema")
             flow_id = observed.flow_id
@@ -347,7 +390,7 @@ class Engine:
             exception_type=type(exc).__qualname__ if exc is not None else None,
             exception_message=redactor.text(str(exc)).value if exc is not None else None,
             correlation_id=self._safe_optional(seen.correlation_id),
-            hints=tuple(self._hints(call, rejected)) if failed else (),
+            hints=tuple(self._hints(call, seen, rejected)) if failed else (),
             redacted_paths=tuple(paths),
             request_body=self._request_capture(call) if failed else None,
             response_body=response_body,
@@ -421,19 +464,50 @@ class Engine:
             content_type=call.request_type or "",
         )
 
-    def _hints(self, call: Call, rejected_fields: tuple[str, ...] = ()) -> list[Hint]:
-        if not self.config.hints or call.match.operation != "launch":
+    def _hints(
+        self, call: Call, seen: _Observed, rejected_fields: tuple[str, ...] = ()
+    ) -> list[Hint]:
+        """The payload's hints (launches), then what the failure itself says to do next."""
+        if not self.config.hints:
             return []
-        schema = self._schemas.get(call.flow_id)
-        hints = diagnose_launch(
-            call.request_body,
-            content_type=call.request_type,
-            path=call.path,
-            body_size=call.request_size,
-            input_schema=schema,
-            rejected_fields=rejected_fields,
-        )
+        hints: list[Hint] = []
+        if call.match.operation == "launch":
+            hints = diagnose_launch(
+                call.request_body,
+                content_type=call.request_type,
+                path=call.path,
+                body_size=call.request_size,
+                input_schema=self._schemas.get(call.flow_id),
+                rejected_fields=rejected_fields,
+            )
+        if seen.status is not None and seen.status >= 400:
+            hints.extend(advise(self._failed_call(call, seen, seen.status), self.memory))
         return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
+
+    def _failed_call(self, call: Call, seen: _Observed, status: int) -> FailedCall:
+        """The raw facts :func:`advise` reads; they go no further than the hints."""
+        report = seen.report
+        document = report.document if report is not None else None
+        limit = document.get("limit") if isinstance(document, dict) else None
+        entity = document.get("entityName") if isinstance(document, dict) else None
+        flow_id = call.flow_id if call.flow_id not in (UNKNOWN, MISSING, NONE) else None
+        return FailedCall(
+            operation=call.match.operation,
+            template=call.match.template,
+            host=call.origin,
+            status=status,
+            at=call.at,
+            error_code=report.code if report is not None else None,
+            message=report.message if report is not None else None,
+            message_params=report.message_params if report is not None else {},
+            limit=limit if isinstance(limit, dict) else None,
+            entity_name=entity if isinstance(entity, str) else None,
+            retry_after=report.retry_after if report is not None else None,
+            rate_limit=seen.ratelimit,
+            flow_id=flow_id,
+            flow_version=call.flow_version,
+            bearer=_bearer(call.request_headers),
+        )
 
     def _safe_id(self, flow_id: str) -> str:
         """An id from the request or the network, as it may leave the process.
@@ -459,7 +533,8 @@ def _cut(text: str, limit: int, *, size: int, truncated: bool, content_type: str
     return CapturedBody(text=text, size=size, truncated=truncated, content_type=content_type)
 
 
-# The response headers the engine reads (the error parser too); the rest only get redacted.
+# The response headers the engine reads (the error parser and the hints too); the rest only get
+# redacted.
 _PICKED = frozenset(
     {
         b"content-type",
@@ -472,6 +547,24 @@ _PICKED = frozenset(
         b"inin-ratelimit-reset",
     }
 )
+# A token reply without Content-Length is read up to this much (a JWT and three short fields).
+_TOKEN_REPLY_BYTES = 16_384
+
+
+def _bearer(headers: list[tuple[str, str]]) -> str | None:
+    """The bearer token a request sent; ``""`` for an Authorization header of another kind."""
+    for name, value in headers:
+        if name.lower() == "authorization":
+            scheme, _, token = value.strip().partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+    return None
+
+
+def _lifetime(value: object) -> float | None:
+    """``expires_in`` when it is a JSON number a duration can be: finite, not negative."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def _pick(headers: httpx.Headers) -> dict[str, str]:

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from flowscope.sandbox import Sandbox
 
     from ._report import CallTally, Report, render_report
-    from ._traffic import RATE_LIMIT_PER_MINUTE, Traffic
+    from ._traffic import RATE_LIMIT_PER_MINUTE, UNAVAILABLE_RATE, Traffic
 
     provider = tracer_provider("flowscope-demo", args.otlp)
     try:
@@ -98,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         last(record)
 
     try:
-        with Sandbox(rate_limit_per_minute=RATE_LIMIT_PER_MINUTE, seed=args.seed) as sandbox:
+        with Sandbox(
+            rate_limit_per_minute=RATE_LIMIT_PER_MINUTE,
+            unavailable_rate=UNAVAILABLE_RATE,
+            seed=args.seed,
+        ) as sandbox:
             flows = sandbox.flows
             config = FlowScopeConfig(flow_names={flow.id: flow.name for flow in flows})
             target = otlp_target(args.otlp)

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         with httpx.Client(base_url=api_base, timeout=args.timeout) as c:
             client = instrument(c, config=config, tracer_provider=provider, on_record=records)
             login = login_base_for(api_base)
-            token = _fetch_token(client, login, client_id, client_secret, records)
+            token = _fetch_token(client, login, client_id, client_secret, records, redactor)
             auth = {"Authorization": f"Bearer {token}"}
             if not args.no_schema:
                 _read_schema(client, args.flow_id, args.flow_version, auth)
@@ -172,7 +172,12 @@ def _send(client: httpx.Client, method: str, path: str, base: str, **kwargs: Any
 
 
 def _fetch_token(
-    client: httpx.Client, login_base: str, client_id: str, secret: str, records: LastRecord
+    client: httpx.Client,
+    login_base: str,
+    client_id: str,
+    secret: str,
+    records: LastRecord,
+    redactor: Redactor,
 ) -> str:
     import httpx
 
@@ -192,6 +197,8 @@ def _fetch_token(
         response = exc.response
         if not response.is_error:
             raise CliError(f"token request to {shown} answered without a token", 1) from None
+        # The diagnosis (error body, ids, what to do next) on stdout; the one-line error after.
+        _print_failure(response, record, redactor, "token request failed")
         reason = headline(record) if record is not None else ""
         raise CliError(
             f"token request to {shown} failed: "

@@ -36,11 +36,20 @@ class CallTally:
         self.other_calls: Counter[str] = Counter()
         #: Flow calls that failed (an error status or no response at all).
         self.failed = 0
+        #: Failed calls that carry at least one hint.
+        self.hinted = 0
+        #: Failed calls without a hint, by (status or exception type, error code).
+        self.unhinted: Counter[tuple[str, str]] = Counter()
 
     def __call__(self, record: CallRecord) -> None:
         status = record.status_code
         if record.outcome != "success":
             self.failed += 1
+            if record.hints:
+                self.hinted += 1
+            else:
+                what = str(status) if status is not None else (record.exception_type or "-")
+                self.unhinted[(what, record.error_code or NONE)] += 1
         if status is None:
             return  # no response: counted as a transport error, not as a request
         if record.operation != "launch":
@@ -82,6 +91,9 @@ class Report:
     examples: list[Example]  # in the order their kinds were met
     stats: Stats
     other_calls: Counter[str]  # operation -> calls, for everything but launches
+    failed: int = 0
+    hinted: int = 0
+    unhinted: list[tuple[str, str, int]] = field(default_factory=list)  # (status, code, count)
 
     @classmethod
     def build(
@@ -102,6 +114,9 @@ class Report:
             examples=list(examples.values()),
             stats=stats,
             other_calls=Counter(tally.other_calls),
+            failed=tally.failed,
+            hinted=tally.hinted,
+            unhinted=[(s, c, n) for (s, c), n in tally.unhinted.most_common(_TOP)],
         )
 
 
@@ -131,8 +146,20 @@ def _calls_line(report: Report) -> str:
         done = ", ".join(f"{n} {s}" for s, n in sorted(stats.statuses.items()))
         parts.append(f"{stats.polls} execution polls ({done or 'none finished'})")
     parts.append(f"{stats.version_reads} flow version reads")
-    parts.append(f"{stats.tokens} token requests ({stats.instances} app instances + a batch job)")
+    parts.append(
+        f"{stats.tokens} token requests ({stats.instances} app instances, a batch job, "
+        "a reporting tool and a kiosk)"
+    )
     return "calls: " + ", ".join(parts)
+
+
+def _coverage_lines(report: Report) -> list[str]:
+    """``failed calls with a hint: N of M (P %)``, and what the others were, if any."""
+    share = f" ({report.hinted / report.failed:.0%})" if report.failed else ""
+    lines = [f"failed calls with a hint: {report.hinted} of {report.failed}{share}"]
+    for status, code, count in report.unhinted:
+        lines.append(f"  without one: {status} {code} ×{count}")
+    return lines
 
 
 def _example_lines(example: Example) -> list[str]:
@@ -148,6 +175,7 @@ def _example_lines(example: Example) -> list[str]:
 def _render_plain(report: Report, interrupted: bool) -> str:
     lines = ["", "flowscope demo report" + (" (interrupted)" if interrupted else ""), ""]
     lines.append(_calls_line(report))
+    lines.extend(_coverage_lines(report))
     lines.append("")
     lines.append("Launches per flow")
     width = max([len(r.flow) for r in report.flows] + [4])
@@ -196,6 +224,8 @@ def _render_rich(report: Report, out: IO[str], interrupted: bool) -> None:
     console.print()
     console.rule(f"[bold]{title}")
     console.print(_calls_line(report), highlight=False)
+    for line in _coverage_lines(report):
+        console.print(line, highlight=False)
 
     flows = Table(title="Launches per flow", title_justify="left")
     flows.add_column("flow")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flowscope.oauth import read_token, token_request
+from flowscope.sandbox import SHORT_LIVED_CLIENT, VIEWER_CLIENT
 
 from ._common import LastRecord
 from ._fake import FakeInputs, JsonValue, wrong_value
@@ -21,11 +22,19 @@ if TYPE_CHECKING:
     import httpx
 
     from flowscope import CallRecord
-    from flowscope.sandbox import Sandbox
+    from flowscope.sandbox import Sandbox, SandboxClient
 
     from ._report import CallTally
 
-__all__ = ["BURST_EVERY", "RATE_LIMIT_PER_MINUTE", "TITLES", "Example", "Stats", "Traffic"]
+__all__ = [
+    "BURST_EVERY",
+    "RATE_LIMIT_PER_MINUTE",
+    "TITLES",
+    "UNAVAILABLE_RATE",
+    "Example",
+    "Stats",
+    "Traffic",
+]
 
 LAUNCH = "/api/v2/flows/executions"
 #: Per token: low enough that the batch burst trips it, while the steady traffic, spread over
@@ -35,6 +44,10 @@ RATE_LIMIT_PER_MINUTE = 100
 UNKNOWN_FLOW_ID = "0bad0f10-0000-4000-8000-00000000f404"
 #: Seconds between batch bursts in ``--serve`` mode (the sandbox's rate window is a minute).
 BURST_EVERY = 61.0
+#: The share of API calls the demo's sandbox answers 503, as a busy platform now and then does.
+UNAVAILABLE_RATE = 0.01
+#: Attempts at a setup read the platform answers with a 5xx, with backoff (what the hint says).
+_SETUP_ATTEMPTS = 4
 
 
 @dataclass
@@ -71,6 +84,9 @@ _DECK: tuple[tuple[str, int], ...] = (
     ("wrong_type", 3),
     ("unknown_flow", 2),
     ("deleted_flow", 1),
+    ("not_launchable", 1),
+    ("no_permission", 1),
+    ("cached_token", 1),
 )
 
 TITLES = {
@@ -82,7 +98,11 @@ TITLES = {
     "wrong_type": "an input of the wrong type",
     "unknown_flow": "a flow id that does not exist",
     "deleted_flow": "a deleted flow",
+    "not_launchable": "an inbound call flow launched",
+    "no_permission": "a reporting client without architect:flow:launch",
+    "cached_token": "a token cached past its expires_in",
     "burst": "a batch burst over the rate limit",
+    "server_error": "a 503 from a busy platform",
 }
 
 
@@ -103,7 +123,10 @@ class Traffic:
         self.client = client
         self.sandbox = sandbox
         flows = sandbox.flows
-        self.active = [flow for flow in flows if not flow.deleted]
+        self.listed = [flow for flow in flows if not flow.deleted]
+        # Only workflows can be launched; the demo launches the others by mistake, now and then.
+        self.active = [flow for flow in self.listed if flow.type.lower() == "workflow"]
+        self.not_launchable = [flow for flow in self.listed if flow not in self.active]
         self.deleted = [flow for flow in flows if flow.deleted]
         self.rate = rate
         self.duration = duration
@@ -117,6 +140,8 @@ class Traffic:
         self.deck: list[str] = []
         self.tokens: list[str] = []
         self.burst_token = ""
+        self.viewer_token = ""
+        self.short_lived_token = ""
         self.next_burst = 0.0
         self.actions: dict[str, Callable[[], None]] = {
             "ok": self._ok,
@@ -128,6 +153,9 @@ class Traffic:
             "wrong_type": self._wrong_type,
             "unknown_flow": self._unknown_flow,
             "deleted_flow": self._deleted_flow,
+            "not_launchable": self._not_launchable,
+            "no_permission": self._no_permission,
+            "cached_token": self._cached_token,
         }
 
     # -- the loop -------------------------------------------------------------------------------
@@ -176,13 +204,29 @@ class Traffic:
         self.tokens = [self._token() for _ in range(instances)]
         self.stats.instances = instances
         self.burst_token = self._token()
-        # Reading each flow's published version teaches flowscope its input schema, so the
-        # launch diagnosis can check input names and types.
+        # A reporting tool whose client may not launch, and a kiosk whose client's tokens live
+        # two seconds and which keeps the first one it got.
+        self.viewer_token = self._token(VIEWER_CLIENT)
+        self.short_lived_token = self._token(SHORT_LIVED_CLIENT)
+        # Looking each flow up teaches flowscope its type; reading the published version, its
+        # input schema, so the launch diagnosis can check input names and types.
+        for flow in self.listed:
+            self._setup_read(f"/api/v2/flows/{flow.id}")
         for flow in self.active:
-            self.client.get(
-                f"/api/v2/flows/{flow.id}/versions/{flow.version}", headers=self._auth()
-            )
+            self._setup_read(f"/api/v2/flows/{flow.id}/versions/{flow.version}")
             self.stats.version_reads += 1
+
+    def _setup_read(self, path: str) -> None:
+        """A read the rest depends on: retried with backoff when the platform answers 5xx."""
+        delay = 0.05
+        for _ in range(_SETUP_ATTEMPTS):
+            self.last.take()
+            response = self.client.get(path, headers=self._auth())
+            self._keep_server_error(self.last.take())
+            if response.status_code < 500:
+                return
+            time.sleep(delay)
+            delay *= 2
 
     def _tick(self, now: float) -> None:
         if self.polls and self.polls[0][0] <= now:
@@ -196,15 +240,28 @@ class Traffic:
         self.actions[kind]()
         self.stats.launches += 1
         record = self.last.take()
+        if self._keep_server_error(record):
+            return
         failed = record is not None and record.outcome != "success"
         if kind != "ok" and kind not in self.examples and record is not None and failed:
             self.examples[kind] = Example(TITLES[kind], record)
 
+    def _keep_server_error(self, record: CallRecord | None) -> bool:
+        """Whether ``record`` is a 5xx (any call may meet one); the first is kept as an example."""
+        if record is None or record.status_code is None or record.status_code < 500:
+            return False
+        if "server_error" not in self.examples:
+            self.examples["server_error"] = Example(TITLES["server_error"], record)
+        return True
+
     # -- calls ----------------------------------------------------------------------------------
 
-    def _token(self) -> str:
+    def _token(self, client: SandboxClient | None = None) -> str:
         sandbox = self.sandbox
-        request = token_request(sandbox.url, sandbox.client_id, sandbox.client_secret)
+        client_id, secret = (
+            (client.id, client.secret) if client else (sandbox.client_id, sandbox.client_secret)
+        )
+        request = token_request(sandbox.url, client_id, secret)
         token = read_token(self.client.send(request))
         self.stats.tokens += 1
         return token.access_token
@@ -228,8 +285,13 @@ class Traffic:
 
     def _poll(self) -> None:
         _, execution_id, attempts = self.polls.pop(0)
+        self.last.take()
         response = self.client.get(f"{LAUNCH}/{execution_id}", headers=self._auth())
         self.stats.polls += 1
+        if self._keep_server_error(self.last.take()) and attempts < 5:
+            self.polls.append((time.monotonic() + 0.3, execution_id, attempts + 1))
+            self.polls.sort()
+            return
         if response.status_code != 200:
             return
         status = str(response.json().get("status"))
@@ -290,6 +352,27 @@ class Traffic:
         flow = self.rng.choice(self.deleted)
         self._launch({"flowId": flow.id, "inputData": self.fake.inputs(flow)})
 
+    def _not_launchable(self) -> None:
+        if not self.not_launchable:
+            self._ok()
+            return
+        flow = self.rng.choice(self.not_launchable)
+        self._launch({"flowId": flow.id, "inputData": self.fake.inputs(flow)})
+
+    def _no_permission(self) -> None:
+        flow = self.rng.choice(self.active)
+        body: dict[str, JsonValue] = {"flowId": flow.id, "inputData": self.fake.inputs(flow)}
+        self.client.post(
+            LAUNCH, json=body, headers={"Authorization": f"Bearer {self.viewer_token}"}
+        )
+
+    def _cached_token(self) -> None:
+        # Fine for the token's first two seconds; a 401 credentials.expired after that.
+        flow = self.rng.choice(self.active)
+        body: dict[str, JsonValue] = {"flowId": flow.id, "inputData": self.fake.inputs(flow)}
+        headers = {"Authorization": f"Bearer {self.short_lived_token}"}
+        self.client.post(LAUNCH, json=body, headers=headers)
+
     def _burst(self) -> None:
         """A batch job launching as fast as it can on one token, until the platform says 429."""
         headers = {"Authorization": f"Bearer {self.burst_token}"}
@@ -305,5 +388,6 @@ class Traffic:
             record = self.last.take()
             if record is not None and record.status_code == 429:
                 throttled = record
+            self._keep_server_error(record)
         if "burst" not in self.examples and throttled is not None:
             self.examples["burst"] = Example(TITLES["burst"], throttled)

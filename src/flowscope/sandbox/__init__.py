@@ -20,15 +20,20 @@ The library never imports this package.
 from __future__ import annotations
 
 from ._api import MAX_BODY_BYTES, FlowApi, Reply
+from ._clients import SHORT_LIVED_CLIENT, VIEWER_CLIENT, SandboxClient
 from ._flows import SandboxFlow, default_flows
 from ._main import add_arguments, main, run_forever, serve
-from ._sandbox import Sandbox
+from ._sandbox import DEFAULT_CLIENTS, Sandbox
 
 __all__ = [
+    "DEFAULT_CLIENTS",
     "MAX_BODY_BYTES",
+    "SHORT_LIVED_CLIENT",
+    "VIEWER_CLIENT",
     "FlowApi",
     "Reply",
     "Sandbox",
+    "SandboxClient",
     "SandboxFlow",
     "add_arguments",
     "default_flows",

@@ -5,11 +5,11 @@ returns a :class:`Reply`. The loopback server (``_http``) and :meth:`Sandbox.tra
 thin edges over the same model, so what a test sees in-process is what a client sees on the wire.
 
 Adding a route: write a handler ``(api, call) -> Reply`` and add one :class:`Route` to
-:data:`ROUTES`; a guarded route gets the bearer-token check and the per-token rate limit from
-:meth:`FlowApi._guarded`, the one place they live. Adding a failure mode: an
-:class:`~._errors.ErrorKind` in ``_errors``, raised as :class:`Refused` where the condition is
-known (in ``_guarded`` for every API route, in a handler for one); a refusal from a handler
-still carries the rate-limit headers.
+:data:`ROUTES`; a guarded route gets the bearer-token check, the per-token rate limit, the
+permission check and the occasional 503 from :meth:`FlowApi._guarded`, the one place they
+live. Adding a failure mode: an :class:`~._errors.ErrorKind` in ``_errors``, raised as
+:class:`Refused` where the condition is known (in ``_guarded`` for every API route, in a handler
+for one); a refusal from a handler still carries the rate-limit headers.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import _documents as documents
 from . import _errors as errors
+from ._clients import ALL_PERMISSIONS, LAUNCH, VIEW_EXECUTIONS, VIEW_FLOWS, SandboxClient
 from ._flows import SandboxFlow, make_output
 from ._inputs import InputChecker, json_type
 
@@ -44,6 +45,8 @@ _TOKEN_LIMIT_PER_MINUTE = 300
 _WINDOW_SECONDS = 60.0
 _MAX_EXECUTIONS = 100_000
 _LAUNCH_KEYS = ("flowId", "flowVersion", "inputData", "name")
+#: Flow types the launch API starts; the others answer 400.
+_LAUNCHABLE_TYPES = frozenset({"workflow"})
 
 Header = tuple[str, str]
 
@@ -122,7 +125,7 @@ class Route:
     """One endpoint: ``template`` segments match literally, ``{name}`` matches any one segment.
 
     ``name`` is the key counted in :attr:`FlowApi.stats`; ``guarded`` routes need a bearer token
-    and spend the token's rate limit.
+    and spend the token's rate limit; a token without ``permission`` gets a 403.
     """
 
     method: str
@@ -130,6 +133,7 @@ class Route:
     name: str
     handler: Handler
     guarded: bool = True
+    permission: str | None = None
 
     def match(self, method: str, segments: list[str]) -> dict[str, str] | None:
         """The placeholder values if this route serves ``method`` on ``segments``."""
@@ -162,10 +166,21 @@ class _Window:
     count: int = 0
 
 
+@dataclass(frozen=True)
+class _Token:
+    expiry: float  # monotonic
+    permissions: frozenset[str]
+
+
 class FlowApi:
     """The sandbox's state and routes. Thread-safe: every critical section is tiny.
 
     The settings have no defaults here: :class:`Sandbox` holds them, in one place.
+
+    ``client_id``/``client_secret`` name the client that may do everything, with tokens of
+    ``token_ttl`` seconds; ``clients`` adds others (fewer permissions, other lifetimes). A
+    fraction ``unavailable_rate`` of guarded calls answers 503, drawn from its own generator
+    seeded by ``seed``, so the other outcomes of a seed stay the same.
 
     ``clock`` (monotonic seconds) times token expiry, rate-limit windows and executions;
     ``wall_clock`` (epoch seconds) dates what the replies show. Both default to the real clocks.
@@ -181,6 +196,8 @@ class FlowApi:
         token_ttl: int,
         execution_seconds: float,
         seed: int | None,
+        clients: Iterable[SandboxClient] = (),
+        unavailable_rate: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -190,12 +207,17 @@ class FlowApi:
         self.rate_limit = rate_limit_per_minute
         self.token_ttl = token_ttl
         self.execution_seconds = execution_seconds
+        self.unavailable_rate = unavailable_rate
+        main = SandboxClient(client_id, client_secret, ALL_PERMISSIONS, token_ttl)
+        self.clients = {client.id: client for client in (*clients, main)}
+        self._main = main
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+        self._faults = random.Random(None if seed is None else f"unavailable:{seed}")
         self._checkers = {flow.id: InputChecker(flow.input_schema) for flow in self.flows.values()}
-        self._tokens: dict[str, float] = {}
+        self._tokens: dict[str, _Token] = {}
         self._windows: dict[str, _Window] = {}
         self._executions: OrderedDict[str, _Execution] = OrderedDict()
         self._stats: Counter[str] = Counter()
@@ -246,13 +268,16 @@ class FlowApi:
         with self._lock:
             return dict(self._stats)
 
-    def issue_token(self) -> str:
-        """A new valid bearer token, shaped like a JWT so that redaction of JWTs gets exercised."""
+    def issue_token(self, client: SandboxClient | None = None) -> str:
+        """A new valid bearer token for ``client`` (default: the one that may do everything),
+        shaped like a JWT so that redaction of JWTs gets exercised."""
+        client = client or self._main
+        ttl = self._ttl(client)
         claims = {
             "iss": "flowscope-sandbox",
-            "sub": self.client_id,
+            "sub": client.id,
             "jti": str(uuid.uuid4()),
-            "exp": int(self._wall_clock() + self.token_ttl),
+            "exp": int(self._wall_clock() + ttl),
         }
         token = ".".join(
             _b64url(part)
@@ -263,8 +288,11 @@ class FlowApi:
             )
         )
         with self._lock:
-            self._tokens[token] = self._clock() + self.token_ttl
+            self._tokens[token] = _Token(self._clock() + ttl, client.permissions)
         return token
+
+    def _ttl(self, client: SandboxClient) -> int:
+        return self.token_ttl if client.token_ttl is None else client.token_ttl
 
     def reset_rate_limit(self) -> None:
         """Forget every rate-limit window (API and token endpoint)."""
@@ -282,35 +310,44 @@ class FlowApi:
             self._count(route.name)
             call = replace(call, params=params)
             if route.guarded:
-                return self._guarded(route.handler, call)
+                return self._guarded(route, call)
             return route.handler(self, call)
         self._count("other")
         message = f"Resource not found: {call.method} {call.path}"
         raise Refused.error(errors.not_found(message, call.correlation_id))
 
-    def _guarded(self, handler: Handler, call: Call) -> Reply:
-        """Bearer token first, then the token's rate limit, then the route; its reply, refusals
-        included, carries the rate-limit headers."""
-        token = self._authorize(call)
+    def _guarded(self, route: Route, call: Call) -> Reply:
+        """Bearer token first, then the token's rate limit, its permissions, the occasional 503,
+        then the route; its reply, refusals included, carries the rate-limit headers."""
+        token, granted = self._authorize(call)
         limits = self._spend(f"api:{token}", self.rate_limit, "org.app.user.rate.per.minute", call)
         try:
-            reply = handler(self, replace(call, token=token))
+            if route.permission is not None and route.permission not in granted:
+                raise Refused.error(
+                    errors.missing_permission(route.permission, call.correlation_id)
+                )
+            if self.unavailable_rate > 0:
+                with self._lock:
+                    unavailable = self._faults.random() < self.unavailable_rate
+                if unavailable:
+                    raise Refused.error(errors.SERVICE_UNAVAILABLE.body(call.correlation_id))
+            reply = route.handler(self, replace(call, token=token))
         except Refused as refused:
             reply = refused.reply
         return reply.with_headers(*limits)
 
-    def _authorize(self, call: Call) -> str:
+    def _authorize(self, call: Call) -> tuple[str, frozenset[str]]:
         scheme, _, token = call.headers.get("authorization", "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Refused.error(errors.AUTHENTICATION_REQUIRED.body(call.correlation_id))
         with self._lock:
-            expiry = self._tokens.get(token)
-        if expiry is None:
+            issued = self._tokens.get(token)
+        if issued is None:
             raise Refused.error(errors.BAD_CREDENTIALS.body(call.correlation_id))
-        if self._clock() >= expiry:
+        if self._clock() >= issued.expiry:
             raise Refused.error(errors.CREDENTIALS_EXPIRED.body(call.correlation_id))
-        return token
+        return token, issued.permissions
 
     def _spend(self, key: str, limit: int, limit_key: str, call: Call) -> tuple[Header, ...]:
         """Count one request in ``key``'s fixed one-minute window; the ``inin-ratelimit-*``
@@ -367,7 +404,8 @@ class FlowApi:
             # RFC 6749 also allows the credentials in the form; the platform documents Basic.
             client_id = form.get("client_id", [""])[0] or None
             client_secret = form.get("client_secret", [""])[0] or None
-        if client_id != self.client_id or client_secret != self.client_secret:
+        client = self.clients.get(client_id or "")
+        if client is None or client_secret != client.secret:
             refusal = errors.oauth_error("invalid_client", "client not found or bad secret")
             return Reply.json(401, refusal, *limits)
         grant = (form.get("grant_type") or [""])[0]
@@ -376,9 +414,9 @@ class FlowApi:
             refusal = errors.oauth_error("unsupported_grant_type", described)
             return Reply.json(400, refusal, *limits)
         document = {
-            "access_token": self.issue_token(),
+            "access_token": self.issue_token(client),
             "token_type": "bearer",
-            "expires_in": self.token_ttl,
+            "expires_in": self._ttl(client),
         }
         return Reply.json(200, document, *limits)
 
@@ -396,6 +434,8 @@ class FlowApi:
             if key in document and not isinstance(document[key], str):
                 raise Refused.error(errors.invalid_value(key, "must be a string", cid))
         flow = self._flow(flow_id, cid, show_deleted=False)
+        if flow.type.lower() not in _LAUNCHABLE_TYPES:
+            raise Refused.error(errors.not_launchable(flow, cid))
         requested = document.get("flowVersion")
         if isinstance(requested, (int, float)) and not isinstance(requested, bool):
             requested = str(requested)  # Jackson would coerce a number to its text
@@ -484,13 +524,35 @@ class FlowApi:
 #: Every endpoint, matched in order; the first match serves.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/oauth/token", "token", FlowApi.token, guarded=False),
-    Route("POST", "/api/v2/flows/executions", "launch", FlowApi.launch),
-    Route("GET", "/api/v2/flows/executions/{executionId}", "get_execution", FlowApi.get_execution),
-    Route("GET", "/api/v2/flows/{flowId}", "get_flow", FlowApi.get_flow),
-    Route("GET", "/api/v2/flows/{flowId}/versions", "get_flow", FlowApi.get_versions),
-    Route("GET", "/api/v2/flows/{flowId}/versions/{version}", "get_flow", FlowApi.get_version),
+    Route("POST", "/api/v2/flows/executions", "launch", FlowApi.launch, permission=LAUNCH),
     Route(
-        "GET", "/api/v2/flows/{flowId}/latestconfiguration", "get_flow", FlowApi.get_configuration
+        "GET",
+        "/api/v2/flows/executions/{executionId}",
+        "get_execution",
+        FlowApi.get_execution,
+        permission=VIEW_EXECUTIONS,
+    ),
+    Route("GET", "/api/v2/flows/{flowId}", "get_flow", FlowApi.get_flow, permission=VIEW_FLOWS),
+    Route(
+        "GET",
+        "/api/v2/flows/{flowId}/versions",
+        "get_flow",
+        FlowApi.get_versions,
+        permission=VIEW_FLOWS,
+    ),
+    Route(
+        "GET",
+        "/api/v2/flows/{flowId}/versions/{version}",
+        "get_flow",
+        FlowApi.get_version,
+        permission=VIEW_FLOWS,
+    ),
+    Route(
+        "GET",
+        "/api/v2/flows/{flowId}/latestconfiguration",
+        "get_flow",
+        FlowApi.get_configuration,
+        permission=VIEW_FLOWS,
     ),
 )
 

@@ -41,7 +41,7 @@ def flow_document(flow: SandboxFlow) -> dict[str, Any]:
     return {
         "id": flow.id,
         "name": flow.name,
-        "type": "workflow",
+        "type": flow.type,
         "active": not flow.deleted,
         "deleted": flow.deleted,
         "publishedVersion": version_ref(flow),
@@ -85,7 +85,7 @@ def configuration_document(flow: SandboxFlow) -> dict[str, Any]:
     return {
         "id": flow.id,
         "name": flow.name,
-        "type": "workflow",
+        "type": flow.type,
         "version": flow.version,
         "variables": variables,
         "inputSchema": flow.input_schema,

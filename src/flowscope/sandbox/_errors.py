@@ -26,6 +26,7 @@ __all__ = [
     "BODY_TOO_LARGE",
     "CREDENTIALS_EXPIRED",
     "INTERNAL_ERROR",
+    "SERVICE_UNAVAILABLE",
     "UNSUPPORTED_MEDIA_TYPE",
     "ErrorBody",
     "ErrorKind",
@@ -37,7 +38,9 @@ __all__ = [
     "generic_code",
     "invalid_value",
     "missing_field",
+    "missing_permission",
     "not_found",
+    "not_launchable",
     "oauth_error",
     "too_many_requests",
     "unknown_keys",
@@ -125,6 +128,23 @@ CREDENTIALS_EXPIRED = ErrorKind(
     401,
     "credentials.expired",
     "The supplied credentials are expired and cannot be used.",
+)
+#: A gateway or service that is briefly down: the call may be retried.
+SERVICE_UNAVAILABLE = ErrorKind(
+    503, "service.unavailable", "The service is currently unavailable. Please try again later."
+)
+_MISSING_PERMISSIONS = ErrorKind(
+    403,
+    "missing.permissions",
+    "Unable to perform the requested action. You are missing the following permission(s): "
+    "{permissions}",
+    "You are missing the following permission(s): {permissions}",
+)
+_NOT_LAUNCHABLE = ErrorKind(
+    400,
+    "bad.request",
+    "Flow {flowName} ({flowId}) is of type {flowType}, which cannot be launched with this API.",
+    "Flow {flowId} of type {flowType} cannot be launched.",
 )
 _TOO_MANY_REQUESTS = ErrorKind(
     429,
@@ -266,6 +286,20 @@ def bad_inputs(
         flowVersion=flow.version,
         reasons="; ".join(problem.message for problem in problems),
         fields=", ".join(fields),
+    )
+
+
+def missing_permission(permission: str, correlation_id: str) -> ErrorBody:
+    """403 ``missing.permissions``: the token's client lacks ``permission`` (named in
+    ``messageParams``)."""
+    return _MISSING_PERMISSIONS.body(correlation_id, permissions=permission)
+
+
+def not_launchable(flow: SandboxFlow, correlation_id: str) -> ErrorBody:
+    """400 for a launch of a flow whose type the launch API does not start (an inbound call
+    flow, a bot...)."""
+    return _NOT_LAUNCHABLE.body(
+        correlation_id, flowName=flow.name, flowId=flow.id, flowType=flow.type
     )
 
 

@@ -22,7 +22,8 @@ class SandboxFlow:
     """A published flow as the sandbox serves it.
 
     ``fail_rate`` is the probability that an execution ends ``FAILED``; a ``deleted`` flow answers
-    launches with 410 ``architect.flow.deleted``.
+    launches with 410 ``architect.flow.deleted``. ``type`` is the platform's flow type
+    (``WORKFLOW``, ``INBOUNDCALL``...); only workflows can be launched, the others answer 400.
     """
 
     id: str
@@ -32,6 +33,7 @@ class SandboxFlow:
     output_schema: dict[str, Any]
     fail_rate: float = 0.0
     deleted: bool = False
+    type: str = "WORKFLOW"
 
 
 def default_flows() -> list[SandboxFlow]:
@@ -50,6 +52,7 @@ def default_flows() -> list[SandboxFlow]:
             output_schema=entry["outputSchema"],
             fail_rate=float(entry.get("failRate", 0.0)),
             deleted=bool(entry.get("deleted", False)),
+            type=entry.get("type", "WORKFLOW"),
         )
         for entry in document["flows"]
     ]

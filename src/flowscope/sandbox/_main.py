@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
+from ._clients import LAUNCH, SandboxClient
 from ._sandbox import Sandbox
 
 __all__ = ["add_arguments", "main", "run_forever", "serve"]
@@ -53,6 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--client-secret", default="sandbox-secret")
     parser.add_argument("--rate-limit", type=int, default=3000, help="API requests per minute")
     parser.add_argument("--execution-seconds", type=float, default=0.3)
+    parser.add_argument(
+        "--token-ttl", type=int, default=86400, help="expires_in of the main client's tokens (s)"
+    )
+    parser.add_argument(
+        "--unavailable-rate",
+        type=float,
+        default=0.0,
+        help="fraction of API calls answered 503 (default 0)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser
@@ -71,10 +81,17 @@ def serve(args: argparse.Namespace) -> int:
             f"flowscope sandbox listening on {sandbox.url}",
             f"  token:  POST {sandbox.url}/oauth/token "
             f"(client id {sandbox.client_id!r}, secret {sandbox.client_secret!r})",
+            *(
+                f"  other client {client.id!r}, secret {client.secret!r}: {_client_note(client)}"
+                for client in sandbox.clients
+                if client.id != sandbox.client_id
+            ),
             f"  launch: POST {sandbox.url}/api/v2/flows/executions",
             "  flows:",
             *(
-                f"    {flow.id}  {flow.name} v{flow.version}{'  (deleted)' if flow.deleted else ''}"
+                f"    {flow.id}  {flow.name} v{flow.version}"
+                + (f"  ({flow.type})" if flow.type != "WORKFLOW" else "")
+                + ("  (deleted)" if flow.deleted else "")
                 for flow in sandbox.flows
             ),
             "Ctrl-C to stop.",
@@ -90,10 +107,20 @@ def serve(args: argparse.Namespace) -> int:
         client_secret=args.client_secret,
         rate_limit_per_minute=args.rate_limit,
         execution_seconds=args.execution_seconds,
+        token_ttl=args.token_ttl,
+        unavailable_rate=args.unavailable_rate,
         seed=args.seed,
         verbose=args.verbose,
     )
     return 0
+
+
+def _client_note(client: SandboxClient) -> str:
+    if LAUNCH not in client.permissions:
+        return f"no {LAUNCH} (its launches answer 403)"
+    if client.token_ttl is not None:
+        return f"tokens expire after {client.token_ttl} s"
+    return "may do everything"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,10 +10,15 @@ from types import TracebackType
 import httpx
 
 from ._api import FlowApi
+from ._clients import SHORT_LIVED_CLIENT, VIEWER_CLIENT, SandboxClient
 from ._flows import SandboxFlow, default_flows
 from ._http import LoopbackServer
 
-__all__ = ["Sandbox"]
+__all__ = ["DEFAULT_CLIENTS", "Sandbox"]
+
+#: The clients a sandbox knows besides its main one (``client_id``): one without the launch
+#: permission, one whose tokens expire after 2 seconds.
+DEFAULT_CLIENTS: tuple[SandboxClient, ...] = (VIEWER_CLIENT, SHORT_LIVED_CLIENT)
 
 _log = logging.getLogger("flowscope.sandbox")
 
@@ -28,6 +33,13 @@ class Sandbox:
             httpx.post(f"{sandbox.url}/oauth/token", ...)
 
     :meth:`transport` answers from the same state without any socket, for fast in-process use.
+
+    Failure modes for tests and the demo: ``token_ttl`` (the main client's ``expires_in``; 0
+    makes every token expired on arrival), ``clients`` (default :data:`DEFAULT_CLIENTS`),
+    ``rate_limit_per_minute`` (per token; 0 refuses every API call with 429),
+    ``unavailable_rate`` (the fraction of API calls answered 503, seeded by ``seed``), and
+    the built-in flows: an unknown id answers 404, the deleted flow 410, the inbound call flow
+    400 (not launchable).
     """
 
     def __init__(
@@ -43,6 +55,8 @@ class Sandbox:
         execution_seconds: float = 0.3,
         seed: int | None = None,
         verbose: bool = False,
+        clients: Iterable[SandboxClient] | None = None,
+        unavailable_rate: float = 0.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -58,6 +72,8 @@ class Sandbox:
             token_ttl=token_ttl,
             execution_seconds=execution_seconds,
             seed=seed,
+            clients=DEFAULT_CLIENTS if clients is None else clients,
+            unavailable_rate=unavailable_rate,
         )
         self._server: LoopbackServer | None = None
 
@@ -78,6 +94,11 @@ class Sandbox:
     def flows(self) -> list[SandboxFlow]:
         """The flows this sandbox serves."""
         return list(self.api.flows.values())
+
+    @property
+    def clients(self) -> list[SandboxClient]:
+        """The OAuth clients this sandbox knows, its main one last."""
+        return list(self.api.clients.values())
 
     @property
     def stats(self) -> dict[str, int]:
@@ -134,9 +155,10 @@ class Sandbox:
 
         return httpx.MockTransport(answer)
 
-    def issue_token(self) -> str:
-        """A valid bearer token, without the HTTP round trip or the token rate limit."""
-        return self.api.issue_token()
+    def issue_token(self, client: SandboxClient | None = None) -> str:
+        """A valid bearer token (for ``client``, default the main one), without the HTTP round
+        trip or the token rate limit."""
+        return self.api.issue_token(client)
 
     def reset_rate_limit(self) -> None:
         """Forget every rate-limit window (API and token endpoint)."""
