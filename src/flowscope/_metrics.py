@@ -17,14 +17,15 @@ from weakref import WeakKeyDictionary, WeakValueDictionary
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from . import metric_names
 from ._record import CallRecord
-from ._vocabulary import MAX_SHOWN_CHARS, NONE, OTHER, SENTINELS, UNKNOWN, printable
+from ._vocabulary import MAX_SHOWN_CHARS, NONE, OTHER, SENTINELS, UNKNOWN, UNOBSERVED, printable
 
 __all__ = [
     "DURATION_BUCKETS",
+    "EXECUTION_DURATION_BUCKETS",
     "FlowMetrics",
     "default_metrics",
     "make_asgi_app",
@@ -36,6 +37,10 @@ __all__ = [
 # fmt: off
 DURATION_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+#: Executions run for seconds to minutes; following gives up after ten by default.
+EXECUTION_DURATION_BUCKETS: tuple[float, ...] = (
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 )
 # fmt: on
 
@@ -75,16 +80,17 @@ def _status(status_code: int) -> str:
 
 
 def _exemplar(record: CallRecord) -> dict[str, str] | None:
-    """The exemplar linking a sample to its trace, or ``None`` when there is no sampled span.
+    """The exemplar linking a sample to its trace, or ``None`` when there is no sampled span."""
+    return _ids_exemplar(record.trace_id, record.span_id)
 
-    Malformed ids are dropped rather than passed on: prometheus-client raises on exemplars over
-    128 characters, and a metrics sink must never fail the call it describes.
-    """
-    trace_id = record.trace_id
+
+def _ids_exemplar(trace_id: str | None, span_id: str | None) -> dict[str, str] | None:
+    """Malformed ids are dropped rather than passed on: prometheus-client raises on exemplars
+    over 128 characters, and a metrics sink must never fail the call it describes."""
     if trace_id is None or not _TRACE_ID.fullmatch(trace_id):
         return None
-    if record.span_id is not None and _SPAN_ID.fullmatch(record.span_id):
-        return {"trace_id": trace_id, "span_id": record.span_id}
+    if span_id is not None and _SPAN_ID.fullmatch(span_id):
+        return {"trace_id": trace_id, "span_id": span_id}
     return {"trace_id": trace_id}
 
 
@@ -195,7 +201,33 @@ class FlowMetrics:
             "Errors inside flowscope itself; the instrumented call was unaffected.",
             ("stage",),
         )
-        self._instruments: tuple[Counter | Histogram, ...] = (
+        self._executions = counter(
+            metric_names.EXECUTIONS,
+            "Flow executions by outcome, each counted once, when first seen in a terminal status "
+            "(__unobserved__: a launch forgotten before its outcome was seen).",
+            ("flow", "status", "error_code"),
+        )
+        self._execution_duration = Histogram(
+            _short(metric_names.EXECUTION_DURATION),
+            "dateCompleted - dateLaunched of each flow execution, observed once.",
+            ("flow", "status"),
+            namespace=namespace,
+            registry=None,
+            buckets=EXECUTION_DURATION_BUCKETS,
+        )
+        self._in_flight = Gauge(
+            _short(metric_names.EXECUTIONS_IN_FLIGHT),
+            "Executions launched through this process whose outcome is not seen yet.",
+            ("flow",),
+            namespace=namespace,
+            registry=None,
+        )
+        self._follow_dropped = counter(
+            metric_names.FOLLOW_DROPPED,
+            "Launches not followed because the follow queue was full.",
+            (),
+        )
+        self._instruments: tuple[Counter | Histogram | Gauge, ...] = (
             self._requests,
             self._duration,
             self._errors,
@@ -203,6 +235,10 @@ class FlowMetrics:
             self._transport_errors,
             self._overflow,
             self._internal_errors,
+            self._executions,
+            self._execution_duration,
+            self._in_flight,
+            self._follow_dropped,
         )
         # Dashboards plot overflow rates; a series that exists from the start reads as zero.
         for label in ("flow", "field", "error_code"):
@@ -277,6 +313,36 @@ class FlowMetrics:
         if duration >= 0:  # also false for NaN, which would poison the histogram's sum
             outcome = _clean(record.outcome)
             self._child(self._duration, flow, operation, outcome).observe(duration, exemplar)
+        if record.execution_tracked:
+            self._child(self._in_flight, flow).inc()
+        if record.execution is not None and record.execution.counted:
+            self._execution_outcome(record, flow)
+        for label in record.unobserved:
+            lost = self._bounded(self._flows, "flow", _clean(label))
+            self._child(self._executions, lost, UNOBSERVED, NONE).inc()
+            self._child(self._in_flight, lost).dec()
+
+    def _execution_outcome(self, record: CallRecord, flow: str) -> None:
+        """Count an execution's outcome: the one record per execution that says ``counted``."""
+        execution = record.execution
+        assert execution is not None
+        status = _clean(execution.status)
+        code = self._bounded(self._error_codes, "error_code", _clean(execution.error_code or NONE))
+        exemplar = None
+        if self._exemplars:
+            # The launch's trace: the one to open when an execution failed or took long.
+            exemplar = _ids_exemplar(execution.launch_trace_id, execution.launch_span_id)
+            exemplar = exemplar or _exemplar(record)
+        self._child(self._executions, flow, status, code).inc(1, exemplar)
+        seconds = execution.duration_s
+        if seconds is not None and seconds >= 0:
+            self._child(self._execution_duration, flow, status).observe(seconds, exemplar)
+        if execution.launched_here:
+            self._child(self._in_flight, flow).dec()
+
+    def follow_dropped(self) -> None:
+        """Count a launch the follower had no room for."""
+        self._follow_dropped.inc()
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage`` (e.g. ``metrics``, ``span``)."""
@@ -292,7 +358,7 @@ class FlowMetrics:
         for instrument in self._instruments:
             yield from instrument.collect()
 
-    def _child(self, instrument: Counter | Histogram, *labels: str) -> Any:
+    def _child(self, instrument: Counter | Histogram | Gauge, *labels: str) -> Any:
         key = (id(instrument), labels)
         child = self._children.get(key)
         if child is None:

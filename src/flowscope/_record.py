@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ._hints import Hint
 
-__all__ = ["CallRecord", "CapturedBody", "RecordedError"]
+__all__ = ["CallRecord", "CapturedBody", "ExecutionOutcome", "RecordedError"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,34 @@ class RecordedError:
     fields: tuple[str, ...] = ()
     message_params: Mapping[str, str] = field(default_factory=dict)
     retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    """What a ``GET /api/v2/flows/executions/{id}`` response said about the execution, redacted.
+
+    ``counted`` is true on the one record that counts this outcome in
+    ``flowscope_executions_total``: the first that showed it in a terminal status.
+    """
+
+    #: ``RUNNING``, ``COMPLETED``, ``FAILED``, ``ERROR``, ``TERMINATED`` or ``UNKNOWN``.
+    status: str
+    terminal: bool
+    counted: bool
+    completion_reason: str | None = None
+    #: ``flowErrorInfo``, parsed like any error body; its redacted text is ``error_body``.
+    error: RecordedError | None = None
+    error_body: str | None = None
+    #: ``dateCompleted - dateLaunched`` in seconds, when both are shown.
+    duration_s: float | None = None
+    #: Whether the launch went through this process; then the ids of its span, when sampled.
+    launched_here: bool = False
+    launch_trace_id: str | None = None
+    launch_span_id: str | None = None
+
+    @property
+    def error_code(self) -> str | None:
+        return self.error.code if self.error is not None else None
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,12 @@ class CallRecord:
     response_body: CapturedBody | None = None
     trace_id: str | None = None  # 32 hex digits, only when the span is sampled
     span_id: str | None = None
+    #: The execution's outcome, on a get_execution call whose response showed a status.
+    execution: ExecutionOutcome | None = None
+    #: A launch whose execution is now remembered until its outcome is seen.
+    execution_tracked: bool = False
+    #: ``flow`` labels of launches forgotten (by count or age) before their outcome was seen.
+    unobserved: tuple[str, ...] = ()
 
     @property
     def flow_label(self) -> str:

@@ -15,6 +15,12 @@ __all__ = [
     "DURATION_COUNT",
     "ERRORS",
     "ERROR_FIELDS",
+    "EXECUTIONS",
+    "EXECUTIONS_IN_FLIGHT",
+    "EXECUTION_DURATION",
+    "EXECUTION_DURATION_BUCKET",
+    "EXECUTION_DURATION_COUNT",
+    "FOLLOW_DROPPED",
     "INTERNAL_ERRORS",
     "LABEL_OVERFLOW",
     "NAMESPACE",
@@ -41,3 +47,13 @@ TRANSPORT_ERRORS = "flowscope_transport_errors_total"
 LABEL_OVERFLOW = "flowscope_label_overflow_total"
 #: Counter: errors inside flowscope itself (``stage``).
 INTERNAL_ERRORS = "flowscope_internal_errors_total"
+#: Counter: executions by outcome, once each (``flow``, ``status``, ``error_code``).
+EXECUTIONS = "flowscope_executions_total"
+#: Histogram: dateCompleted - dateLaunched of each execution, once (``flow``, ``status``).
+EXECUTION_DURATION = "flowscope_execution_duration_seconds"
+EXECUTION_DURATION_BUCKET = EXECUTION_DURATION + "_bucket"
+EXECUTION_DURATION_COUNT = EXECUTION_DURATION + "_count"
+#: Gauge: executions launched here whose outcome is not seen yet (``flow``).
+EXECUTIONS_IN_FLIGHT = "flowscope_executions_in_flight"
+#: Counter: launches not followed because the follow queue was full.
+FOLLOW_DROPPED = "flowscope_follow_dropped_total"
