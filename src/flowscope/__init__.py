@@ -16,9 +16,9 @@ import logging
 from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
 from ._hints import Hint, diagnose_launch, diagnose_payload
-from ._instrument import instrument, uninstrument
+from ._instrument import instrument, uninstrument, wait_for_executions
 from ._metrics import FlowMetrics, make_asgi_app, make_wsgi_app, serve_metrics
-from ._record import CallRecord, CapturedBody, RecordedError
+from ._record import CallRecord, CapturedBody, ExecutionOutcome, RecordedError
 from ._redact import Redactor
 from ._routes import DEFAULT_ROUTES, Route
 from ._setup_tracing import setup_tracing
@@ -35,6 +35,7 @@ __all__ = [
     "CallRecord",
     "CapturedBody",
     "ErrorReport",
+    "ExecutionOutcome",
     "FlowMetrics",
     "FlowScopeConfig",
     "FlowScopeTransport",
@@ -52,4 +53,5 @@ __all__ = [
     "serve_metrics",
     "setup_tracing",
     "uninstrument",
+    "wait_for_executions",
 ]

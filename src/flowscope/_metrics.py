@@ -224,8 +224,10 @@ class FlowMetrics:
         )
         self._follow_dropped = counter(
             metric_names.FOLLOW_DROPPED,
-            "Launches not followed because the follow queue was full.",
-            (),
+            "Launches follow_executions did not follow to an outcome: queue_full (no room to "
+            "follow it), timeout (no outcome within follow_timeout_s), gone (the execution "
+            "answered 404).",
+            ("reason",),
         )
         self._instruments: tuple[Counter | Histogram | Gauge, ...] = (
             self._requests,
@@ -340,9 +342,9 @@ class FlowMetrics:
         if execution.launched_here:
             self._child(self._in_flight, flow).dec()
 
-    def follow_dropped(self) -> None:
-        """Count a launch the follower had no room for."""
-        self._follow_dropped.inc()
+    def follow_dropped(self, reason: str) -> None:
+        """Count a launch the follower gave up on (``queue_full``, ``timeout``, ``gone``)."""
+        self._child(self._follow_dropped, _clean(reason)).inc()
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage`` (e.g. ``metrics``, ``span``)."""

@@ -55,5 +55,5 @@ EXECUTION_DURATION_BUCKET = EXECUTION_DURATION + "_bucket"
 EXECUTION_DURATION_COUNT = EXECUTION_DURATION + "_count"
 #: Gauge: executions launched here whose outcome is not seen yet (``flow``).
 EXECUTIONS_IN_FLIGHT = "flowscope_executions_in_flight"
-#: Counter: launches not followed because the follow queue was full.
+#: Counter: launches follow_executions gave up on (``reason``: queue_full, timeout, gone).
 FOLLOW_DROPPED = "flowscope_follow_dropped_total"
