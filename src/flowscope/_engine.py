@@ -412,10 +412,12 @@ class Engine:
             launch = found if found is not None else foreign_placeholder()
         if launch.launched_here:
             seen.flow_id = launch.flow_id
+        outcome = self._outcome(polled, launch, counted)
+        named = outcome.error.fields if outcome.error is not None else ()
         return _FollowUp(
-            outcome=self._outcome(polled, launch, counted),
+            outcome=outcome,
             unobserved=_labels(forgotten),
-            hints=tuple(self._execution_hints(launch, polled.status)),
+            hints=tuple(self._execution_hints(launch, polled.status, named)),
         )
 
     def _outcome(
@@ -458,10 +460,12 @@ class Engine:
             launch_span_id=launch.span_id if here else None,
         )
 
-    def _execution_hints(self, launch: TrackedLaunch, status: str) -> list[Hint]:
+    def _execution_hints(
+        self, launch: TrackedLaunch, status: str, named: tuple[str, ...]
+    ) -> list[Hint]:
         if not self.config.hints or not launch.launched_here:
             return []
-        hints = diagnose_failure(launch, status)
+        hints = diagnose_failure(launch, status, named)
         return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
 
     def _bare_record(

@@ -232,11 +232,13 @@ def declared_inputs(schema: Mapping[str, Any] | None) -> tuple[str, ...] | None:
     return tuple(str(name) for name in list(properties)[:_MAX_SHAPE_KEYS])
 
 
-def diagnose_failure(launch: TrackedLaunch, status: str) -> list[Hint]:
+def diagnose_failure(launch: TrackedLaunch, status: str, named: tuple[str, ...] = ()) -> list[Hint]:
     """Why the launch may have made its execution fail, from what it sent (never its values).
 
     The platform does not refuse input keys it does not know when they lack the ``Flow.``
     prefix: it ignores them, the variable keeps its initial value, and the flow fails later.
+    ``named`` are the fields the execution's ``flowErrorInfo`` names: when it names a declared
+    input the launch did not send, only that one is reported missing.
     """
     shape = launch.shape
     if status not in FAILED_STATUSES or shape is None:
@@ -260,25 +262,27 @@ def diagnose_failure(launch: TrackedLaunch, status: str) -> list[Hint]:
             )
         else:
             target = f"{_PREFIX}{key}"
-            named = f" (the flow declares '{target}')" if target in declared else ""
+            note = f" (the flow declares '{target}')" if target in declared else ""
             hints.append(
                 Hint(
                     "execution-input-ignored",
                     f"The launch sent input '{key}' without the 'Flow.' prefix; the platform "
-                    f"ignores such keys, so the flow ran without it{named}. Send '{target}'.",
+                    f"ignores such keys, so the flow ran without it{note}. Send '{target}'.",
                     field,
                 )
             )
     ignored = {f"{_PREFIX}{key}" for key, _ in shape.inputs}
-    for name in launch.declared or ():
-        if name not in sent and name not in ignored:
-            hints.append(
-                Hint(
-                    "execution-input-missing",
-                    f"The flow declares input '{name}' but the launch did not send it: the "
-                    "variable kept its initial value, which may be why the execution "
-                    f"ended {status}.",
-                    f"inputData.{name}",
-                )
+    missing = [n for n in launch.declared or () if n not in sent and n not in ignored]
+    if any(name in named for name in missing):
+        missing = [name for name in missing if name in named]
+    for name in missing:
+        hints.append(
+            Hint(
+                "execution-input-missing",
+                f"The flow declares input '{name}' but the launch did not send it: the "
+                "variable kept its initial value, which may be why the execution "
+                f"ended {status}.",
+                f"inputData.{name}",
             )
+        )
     return hints
