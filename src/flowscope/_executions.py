@@ -237,8 +237,8 @@ def diagnose_failure(launch: TrackedLaunch, status: str, named: tuple[str, ...] 
 
     The platform does not refuse input keys it does not know when they lack the ``Flow.``
     prefix: it ignores them, the variable keeps its initial value, and the flow fails later.
-    ``named`` are the fields the execution's ``flowErrorInfo`` names: when it names a declared
-    input the launch did not send, only that one is reported missing.
+    ``named`` are the fields the execution's ``flowErrorInfo`` names: when it names an input the
+    launch left out (or sent without its prefix), no other missing input is reported.
     """
     shape = launch.shape
     if status not in FAILED_STATUSES or shape is None:
@@ -273,7 +273,8 @@ def diagnose_failure(launch: TrackedLaunch, status: str, named: tuple[str, ...] 
             )
     ignored = {f"{_PREFIX}{key}" for key, _ in shape.inputs}
     missing = [n for n in launch.declared or () if n not in sent and n not in ignored]
-    if any(name in named for name in missing):
+    if any(name in named for name in (*missing, *ignored)):
+        # The flowErrorInfo names the variable: the others the launch left out are not why.
         missing = [name for name in missing if name in named]
     for name in missing:
         hints.append(
