@@ -68,9 +68,7 @@ def authed(sandbox: Sandbox) -> dict[str, str]:
     return {"Authorization": f"Bearer {sandbox.issue_token()}"}
 
 
-def assert_failed_once(
-    registry: CollectorRegistry, spans: Spans, polls: int, launch_count: int = 1
-) -> None:
+def assert_failed_once(registry: CollectorRegistry, spans: Spans, polls: int) -> None:
     """One FAILED outcome counted, one duration observed, every poll linked to the launch."""
     assert executions(registry) == {(CALLBACK, "FAILED", MISSING_CODE): 1.0}
     duration = "flowscope_execution_duration_seconds_count"
@@ -96,7 +94,6 @@ def assert_failed_once(
             "flow.execution.error"
         ]
         assert hint_codes(poll) == ["execution-input-ignored"]
-    assert launch_count == 1
 
 
 def test_a_launch_polled_three_times_to_failed_counts_once_and_links_each_poll(
@@ -414,3 +411,24 @@ def test_sandbox_executions_end_error_terminated_and_data_action_failures() -> N
     assert terminated["status"] == "TERMINATED"
     assert "flowErrorInfo" not in terminated
     assert codes == {"flow.data.action.failed", "flow.data.action.timeout"}
+
+
+def test_genesys_sdk_get_flows_execution_counts_once_and_links_to_the_launch(
+    sandbox: Sandbox, spans: Spans, metrics: FlowMetrics, registry: CollectorRegistry
+) -> None:
+    from PureCloudPlatformClientV2 import ApiClient, ArchitectApi, FlowExecutionLaunchRequest
+
+    from flowscope.genesys import FlowScopeHttpClient
+
+    api = ApiClient(host=sandbox.url)
+    with FlowScopeHttpClient(tracer_provider=spans.provider, metrics=metrics) as http:
+        api.set_http_client(http)
+        api.get_client_credentials_token(sandbox.client_id, sandbox.client_secret)
+        architect = ArchitectApi(api)
+        request = FlowExecutionLaunchRequest()
+        request.flow_id = CALLBACK
+        request.input_data = dict(IGNORED_INPUT["inputData"])  # type: ignore[call-overload]
+        launched = architect.post_flows_executions(request)
+        statuses = [architect.get_flows_execution(launched.id).status for _ in range(3)]
+    assert statuses == ["FAILED"] * 3
+    assert_failed_once(registry, spans, polls=3)
