@@ -432,3 +432,13 @@ def test_genesys_sdk_get_flows_execution_counts_once_and_links_to_the_launch(
         statuses = [architect.get_flows_execution(launched.id).status for _ in range(3)]
     assert statuses == ["FAILED"] * 3
     assert_failed_once(registry, spans, polls=3)
+
+
+def test_every_execution_hint_code_is_in_the_readme_hint_table() -> None:
+    from pathlib import Path
+
+    from flowscope._executions import EXECUTION_HINT_CODES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `execution-input-")]
+    assert [row.split("`")[1] for row in rows] == list(EXECUTION_HINT_CODES)

@@ -27,6 +27,7 @@ from ._hints import Hint
 from ._vocabulary import json_type_name
 
 __all__ = [
+    "EXECUTION_HINT_CODES",
     "TERMINAL_STATUSES",
     "ExecutionStore",
     "LaunchShape",
@@ -43,6 +44,12 @@ TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "ERROR", "TERMINATED"})
 _STATUSES = frozenset({"RUNNING", "UNKNOWN", *TERMINAL_STATUSES})
 #: The failed outcomes a launch payload may explain.
 FAILED_STATUSES = frozenset({"FAILED", "ERROR"})
+#: The ``hint.code`` of each hint a failed execution's poll may carry (the README's hint table).
+EXECUTION_HINT_CODES = (
+    "execution-input-ignored",
+    "execution-input-missing",
+    "execution-input-nested",
+)
 #: Keys of one launch's ``inputData`` kept for diagnosis; a payload rarely has a tenth of this.
 _MAX_SHAPE_KEYS = 200
 _PREFIX = "Flow."
