@@ -94,14 +94,14 @@ def _scenarios(sizes: Sizes) -> dict[str, object]:
         "5": lambda: _cardinality.cardinality(
             flows=s.flows, max_flows=s.max_flows, repeats=s.expo_repeats
         ),
-        "6": lambda: _breakdown.breakdown(rounds=s.percall_rounds, batch=s.percall_batch),
-        "7": lambda: _bounds.bounds(
+        "6": lambda: _bounds.bounds(
             details=s.details,
             body_bytes=s.body_bytes,
             keys=s.keys,
             calls=s.hang_calls,
             repeats=s.expo_repeats,
         ),
+        "7": lambda: _breakdown.breakdown(rounds=s.percall_rounds, batch=s.percall_batch),
         "8": lambda: _executions.executions(launches=s.launches, bound=s.tracked),
     }
 

@@ -1,4 +1,4 @@
-"""Scenario 6: where flowscope's own time goes on one call, step by step.
+"""Scenario 7: where flowscope's own time goes on one call, step by step.
 
 The steps of the pipeline (the engine's two steps, each sink, the hooks) are timed in place
 with ``perf_counter`` around each function, over the same MockTransport calls as scenarios 1
@@ -128,7 +128,7 @@ def breakdown(*, rounds: int, batch: int) -> Section:
         handler.stream.close()
 
     section = Section(
-        "6. Where the time goes",
+        "7. Where the time goes",
         "Each step of the pipeline timed in place (`perf_counter` around the function) on the "
         f"sync MockTransport calls of scenarios 1 and 2 ({rounds} rounds of {batch} calls, "
         "paired with the OpenTelemetry transport alone; a log handler attached, so the log "
