@@ -1,4 +1,4 @@
-"""Scenario 7: hostile sizes in wall-clock time.
+"""Scenario 6: hostile sizes in wall-clock time.
 
 The tests check that this work grows at most linearly (or not at all) with the input, against a
 baseline measured in the same test; the absolute times, which depend on the machine and its
