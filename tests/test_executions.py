@@ -442,3 +442,42 @@ def test_every_execution_hint_code_is_in_the_readme_hint_table() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| `execution-input-")]
     assert [row.split("`")[1] for row in rows] == list(EXECUTION_HINT_CODES)
+
+
+def test_follow_plan_backs_off_honours_retry_after_and_gives_up() -> None:
+    from flowscope._follow import FollowPlan, PollBudget, read_poll
+
+    now = [0.0]
+    config = FlowScopeConfig(follow_executions=True, follow_timeout_s=100)
+    plan = FollowPlan(config, PollBudget(1000, clock=lambda: now[0]), clock=lambda: now[0])
+    assert plan.add("e1", "http://api/api/v2/flows/executions/e1", ()) is True
+    assert plan.take() == (None, 1.0)  # the first poll waits follow_initial_interval_s
+    now[0] = 1.0
+    job, _ = plan.take()
+    assert job is not None and job.execution_id == "e1"
+    assert plan.again(job) is True
+    assert plan.take() == (None, 2.0)  # 1 s doubled
+    now[0] = 3.0
+    job, _ = plan.take()
+    assert job is not None
+    throttled = read_poll(429, httpx.Headers({"Retry-After": "7"}), b"")
+    assert (throttled.done, throttled.retry_after) == (False, 7.0)
+    assert plan.again(job, throttled.retry_after) is True
+    assert plan.take() == (None, 7.0)  # Retry-After, not the backoff
+    now[0] = 100.0
+    job, _ = plan.take()
+    assert job is not None
+    assert plan.again(job) is False  # follow_timeout_s reached: given up
+    assert plan.pending == 0
+
+
+def test_poll_budget_allows_n_polls_in_any_minute() -> None:
+    from flowscope._follow import PollBudget
+
+    now = [0.0]
+    budget = PollBudget(2, clock=lambda: now[0])
+    assert [budget.take(), budget.take()] == [0.0, 0.0]
+    now[0] = 15.0
+    assert budget.take() == 45.0  # the first poll leaves the window at 60 s
+    now[0] = 60.0
+    assert budget.take() == 0.0
