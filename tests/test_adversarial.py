@@ -70,6 +70,10 @@ FAMILIES = {
     "flowscope_transport_errors",
     "flowscope_label_overflow",
     "flowscope_internal_errors",
+    "flowscope_executions",
+    "flowscope_execution_duration_seconds",
+    "flowscope_executions_in_flight",
+    "flowscope_follow_dropped",
 }
 
 

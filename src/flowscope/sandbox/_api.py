@@ -320,8 +320,9 @@ class FlowApi:
     def _spend(self, key: str, limit: int, limit_key: str, call: Call) -> tuple[Header, ...]:
         """Count one request in ``key``'s fixed one-minute window; the ``inin-ratelimit-*``
         headers when it is within ``limit``, a 429 (``Retry-After`` added) when not."""
-        now = self._clock()
         with self._lock:
+            # Read under the lock: a window opened by a later request must not start after now.
+            now = self._clock()
             window = self._windows.get(key)
             if window is None or now - window.start >= _WINDOW_SECONDS:
                 window = self._windows[key] = _Window(now)
