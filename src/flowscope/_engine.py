@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._codec import decode_content
 from ._config import FlowScopeConfig
@@ -39,7 +39,7 @@ from ._vocabulary import MISSING, NONE, UNKNOWN, is_json_media, media_type, prin
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Call", "Engine"]
+__all__ = ["Call", "Capture", "Engine"]
 
 # Ids made of these only cannot hold a bearer string, a key=value pair or a JWT (those start
 # with "eyJ"); user-configured patterns may match anything, so then every id is scanned.
@@ -77,6 +77,17 @@ class Call:
     flow_version: str | None
     #: The response headers the engine reads, once the response is in (see :func:`_pick`).
     picked: dict[str, str] | None = None
+
+
+class Capture(NamedTuple):
+    """What the transport read of a response body while the span was open."""
+
+    #: At most ``capture_limit_bytes``, still content-encoded.
+    data: bytes
+    #: The whole body was read.
+    complete: bool
+    #: Bytes read in all (may pass the limit by one chunk).
+    seen: int
 
 
 @dataclass(slots=True)
@@ -214,18 +225,12 @@ class Engine:
     # -- the record --------------------------------------------------------------------------
 
     def finish(
-        self,
-        call: Call,
-        status: int,
-        headers: httpx.Headers,
-        captured: bytes | None,
-        complete: bool,
-        seen: int,
+        self, call: Call, status: int, headers: httpx.Headers, capture: Capture | None
     ) -> CallRecord:
-        """The record of a call that got a response."""
+        """The record of a call that got a response (``capture``: the body bytes read, if any)."""
         duration = time.perf_counter() - call.started
         try:
-            observed = self._observe(call, status, headers, captured, complete, seen, duration)
+            observed = self._observe(call, status, headers, capture, duration)
             return self._redact(call, observed)
         except Exception as exc:
             self.internal_error("record", exc)
@@ -247,9 +252,7 @@ class Engine:
         call: Call,
         status: int,
         headers: httpx.Headers,
-        captured: bytes | None,
-        complete: bool,
-        seen: int,
+        capture: Capture | None,
         duration: float,
     ) -> _Observed:
         """Read what the response says. Nothing is redacted here, and nothing leaves."""
@@ -257,10 +260,11 @@ class Engine:
         picked = call.picked if call.picked is not None else _pick(headers)
         observed.correlation_id = picked.get("inin-correlation-id")
         decoded: bytes | None = None
+        complete = capture is not None and capture.complete
         cut = not complete
-        if captured is not None:
+        if capture is not None:
             decoded, decode_cut = decode_content(
-                captured,
+                capture.data,
                 picked.get("content-encoding"),
                 max_size=max(self.config.capture_limit_bytes, 1) * 4,
             )
@@ -280,7 +284,7 @@ class Engine:
         observed.body_type = picked.get("content-type", "")
         observed.body_size = _int(picked.get("content-length")) if cut else len(body)
         if observed.body_size is None:
-            observed.body_size = seen
+            observed.body_size = capture.seen if capture is not None else 0
         observed.body_cut = cut
         observed.response_headers = headers.multi_items()
         return observed

@@ -50,20 +50,8 @@ _HARMLESS_CHILDREN = frozenset({("limit", "key")})
 # ``code`` is the Genesys error code (``bad.request``) and must stay readable.
 _QUERY_ONLY_KEYS = frozenset({"code", "codeverifier"})
 
-_HEADER_TERMS = (
-    "token",
-    "secret",
-    "key",
-    "auth",
-    "session",
-    "password",
-    "passwd",
-    "cookie",
-    "signature",
-    "credential",
-    "jwt",
-    "private",
-)
+# A header name is sensitive when it contains any term, short ones included (``x-api-key``).
+_HEADER_TERMS = (*_LONG_TERMS, *_SHORT_TERMS)
 # Headers whose value starts with an authentication scheme worth keeping (``Bearer [REDACTED]``).
 _SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization", "www-authenticate"})
 # Only known scheme names are kept, so a raw secret that happens to contain a space is not

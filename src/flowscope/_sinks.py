@@ -77,15 +77,6 @@ def status_description(record: CallRecord) -> str:
     return _LINE_BREAKS.sub(" ", text)
 
 
-def _body_attributes(body: CapturedBody) -> dict[str, Any]:
-    return {
-        "body": body.text,
-        "body.size": body.size,
-        "body.truncated": body.truncated,
-        "content_type": body.content_type,
-    }
-
-
 def record_to_dict(record: CallRecord) -> dict[str, Any]:
     """The structured, redacted report carried by log records and printed by the CLI."""
     out: dict[str, Any] = {

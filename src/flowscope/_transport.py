@@ -23,7 +23,7 @@ import httpx
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from ._config import FlowScopeConfig
-from ._engine import Call
+from ._engine import Call, Capture
 from ._follow import AsyncFollower, Follower, FollowPlan, PollBudget, job_parts
 from ._otel import RECORD_EXTENSION, call_span, opentelemetry_transport, trace_ids
 from ._pipeline import Pipeline
@@ -287,15 +287,9 @@ def _finish(
     on_launch: OnLaunch | None = None,
 ) -> httpx.Response:
     """Build the record, hand it to the sinks, and let it ride on the response it describes."""
+    capture = None if tee is None else Capture(tee.captured, tee.complete, tee.seen)
     try:
-        if tee is None:
-            record = pipeline.engine.finish(
-                call, response.status_code, response.headers, None, False, 0
-            )
-        else:
-            record = pipeline.engine.finish(
-                call, response.status_code, response.headers, tee.captured, tee.complete, tee.seen
-            )
+        record = pipeline.engine.finish(call, response.status_code, response.headers, capture)
     except Exception as exc:
         pipeline.internal_error("record", exc)
         return response
