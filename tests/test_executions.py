@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -265,7 +266,10 @@ def test_follow_stops_at_the_poll_budget(sandbox: Sandbox, metrics: FlowMetrics)
         for _ in range(10):
             client.post(LAUNCH, json={"flowId": ORDER_STATUS})
         # Seven polls fit in the minute; the three others wait for the window to move on.
-        assert flowscope.wait_for_executions(client, timeout=1.0) is False
+        deadline = time.monotonic() + 30
+        while sandbox.stats.get("get_execution", 0) < 7 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert flowscope.wait_for_executions(client, timeout=0.3) is False
         assert sandbox.stats["get_execution"] == 7
     assert sandbox.stats["get_execution"] == 7
     assert [t.name for t in threading.enumerate() if t.name == "flowscope-follow"] == []
@@ -481,3 +485,39 @@ def test_poll_budget_allows_n_polls_in_any_minute() -> None:
     assert budget.take() == 45.0  # the first poll leaves the window at 60 s
     now[0] = 60.0
     assert budget.take() == 0.0
+
+
+def test_async_following_with_the_sandbox_stopped_leaves_the_callers_calls_unaffected(
+    metrics: FlowMetrics, registry: CollectorRegistry
+) -> None:
+    own = Sandbox(execution_seconds=60).start()  # every execution still running at the stop
+    headers = authed(own)
+    errors: list[Any] = []
+    left: list[str] = []
+
+    async def run() -> list[int]:
+        client = flowscope.instrument(
+            httpx.AsyncClient(base_url=own.url, headers=headers),
+            config=FlowScopeConfig(**FOLLOW),
+            metrics=metrics,
+        )
+        async with client:
+            launches = [await client.post(LAUNCH, json={"flowId": ORDER_STATUS}) for _ in range(20)]
+            await asyncio.sleep(0.05)  # let the follower poll a few times
+            own.stop()
+            try:
+                await client.post(LAUNCH, json={"flowId": ORDER_STATUS})
+            except httpx.ConnectError as exc:
+                errors.append(type(exc))
+        current = asyncio.current_task()
+        left.extend(t.get_name() for t in asyncio.all_tasks() if t is not current)
+        return [r.status_code for r in launches]
+
+    try:
+        statuses = asyncio.run(run())
+    finally:
+        own.stop()
+    assert statuses == [200] * 20
+    assert errors == [httpx.ConnectError]
+    assert left == []
+    assert sample(registry, "flowscope_internal_errors_total", stage="follow") == 0.0
