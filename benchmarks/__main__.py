@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import _bounds, _breakdown, _cardinality, _loopback, _memory, _percall
+from . import _bounds, _breakdown, _cardinality, _executions, _loopback, _memory, _percall
 from ._report import Section, Table
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +42,8 @@ class Sizes:
     body_bytes: int
     keys: int
     hang_calls: int
+    launches: int
+    tracked: int
 
 
 FULL = Sizes(
@@ -61,6 +63,8 @@ FULL = Sizes(
     body_bytes=10_000_000,
     keys=200_000,
     hang_calls=30,
+    launches=100_000,
+    tracked=10_000,
 )
 SMOKE = Sizes(
     percall_rounds=2,
@@ -79,6 +83,8 @@ SMOKE = Sizes(
     body_bytes=100_000,
     keys=2_000,
     hang_calls=3,
+    launches=400,
+    tracked=100,
 )
 
 
@@ -106,6 +112,7 @@ def _scenarios(sizes: Sizes) -> dict[str, object]:
             repeats=s.expo_repeats,
         ),
         "7": lambda: _breakdown.breakdown(rounds=s.percall_rounds, batch=s.percall_batch),
+        "8": lambda: _executions.executions(launches=s.launches, bound=s.tracked),
     }
 
 

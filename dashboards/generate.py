@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flowscope import metric_names
+from flowscope._vocabulary import UNOBSERVED
 
 __all__ = [
     "DASHBOARDS",
@@ -53,6 +54,14 @@ LABEL_OVERFLOW = metric_names.LABEL_OVERFLOW
 RATELIMIT_USED = metric_names.RATELIMIT_USED
 RATELIMIT_ALLOWED = metric_names.RATELIMIT_ALLOWED
 RETRY_AFTER_BUCKET = metric_names.RETRY_AFTER_BUCKET
+EXECUTIONS = metric_names.EXECUTIONS
+EXECUTION_DURATION_BUCKET = metric_names.EXECUTION_DURATION_BUCKET
+EXECUTIONS_IN_FLIGHT = metric_names.EXECUTIONS_IN_FLIGHT
+#: Executions that ended badly: FAILED (the flow failed) and ERROR (it could not run).
+EXECUTION_FAILED = 'status=~"FAILED|ERROR"'
+#: Outcomes seen (a launch forgotten without one is not an outcome).
+EXECUTION_SEEN = f'status!="{UNOBSERVED}"'
+EXECUTION_UNOBSERVED = f'status="{UNOBSERVED}"'
 BAD_REQUEST = 'status_code="400"'
 #: Each outcome but transport_error as a regex on ``status_code``.
 OUTCOMES = {"success": "1..|2..|3..", "client_error": "4..", "server_error": "5.."}
@@ -60,6 +69,9 @@ RATE_LIMITED = 'status_code="429"'
 
 #: A flow's 400 ratio is coloured orange from here and red from twice this; the alert uses it too.
 RATIO_WARN = 0.05
+#: A flow's execution failure ratio is coloured orange from here (red from twice it); the alert
+#: uses it too.
+EXECUTION_FAILURE_WARN = 0.05
 #: The share of rate-limited (429) calls, over all flows, that raises the storm alert.
 RATE_LIMITED_WARN = 0.1
 #: The share of a host's rate-limit window already spent that raises the headroom alert.
@@ -118,6 +130,18 @@ def ratio_400(flow: str, by: str) -> str:
     total = _sum_by(by, _rate(REQUESTS, flow))
     bad = _sum_by(by, _rate(REQUESTS, flow, BAD_REQUEST))
     return f"({bad} or 0 * {total}) / {total}"
+
+
+def execution_failure_ratio(flow: str, by: str) -> str:
+    """The share of a flow's seen execution outcomes that were FAILED or ERROR; 0, not absent,
+    for flows whose executions all completed."""
+    total = _sum_by(by, _rate(EXECUTIONS, flow, EXECUTION_SEEN))
+    failed = _sum_by(by, _rate(EXECUTIONS, flow, EXECUTION_FAILED))
+    return f"({failed} or 0 * {total}) / {total}"
+
+
+def execution_quantile(q: float, flow: str) -> str:
+    return f"histogram_quantile({q}, {_sum_by('le', _rate(EXECUTION_DURATION_BUCKET, flow))})"
 
 
 def latency_quantile(q: float, flow: str, by: str = "le") -> str:
@@ -187,6 +211,9 @@ def detail_link(flow: str) -> Json:
 
 
 RATIO_THRESHOLDS = thresholds((0, "green"), (RATIO_WARN, "orange"), (2 * RATIO_WARN, "red"))
+EXECUTION_THRESHOLDS = thresholds(
+    (0, "green"), (EXECUTION_FAILURE_WARN, "orange"), (2 * EXECUTION_FAILURE_WARN, "red")
+)
 THRESHOLD_COLORS: Json = {"mode": "thresholds"}
 
 TIMESERIES_OPTIONS: Json = {
@@ -597,6 +624,83 @@ def transport_errors_timeseries(
     )
 
 
+def execution_panels(flow: str) -> list[Json]:
+    """What became of the launches: outcomes, failure ratio, duration, error codes, in flight."""
+    failed_by_code = _sum_by(
+        "error_code", f"increase({_selector(EXECUTIONS, flow, EXECUTION_FAILED)}[$__range])"
+    )
+    return [
+        row("Executions (launch outcomes)"),
+        timeseries(
+            "Execution outcomes per flow",
+            "Executions per second by how they ended (COMPLETED, FAILED, ERROR, TERMINATED), "
+            "each counted once when a poll first shows it, whoever polled. A launch answered "
+            "200 only means the flow started: this is where the flows that then failed show.",
+            [
+                target(
+                    _sum_by("flow, status", _rate(EXECUTIONS, flow, EXECUTION_SEEN)),
+                    "{{flow}}: {{status}}",
+                )
+            ],
+            size=(12, 8),
+            unit="ops",
+        ),
+        timeseries(
+            "Execution failure ratio per flow",
+            "Share of each flow's execution outcomes that were FAILED or ERROR. Orange from "
+            f"{_percent(EXECUTION_FAILURE_WARN)}, red from {_percent(2 * EXECUTION_FAILURE_WARN)}; "
+            "the FlowScopeFlowExecutionFailureRatioHigh alert uses the same threshold.",
+            [target(execution_failure_ratio(flow, "flow"), "{{flow}}")],
+            size=(12, 8),
+            unit="percentunit",
+            custom={**TIMESERIES_STYLE, "thresholdsStyle": {"mode": "line+area"}},
+            steps=EXECUTION_THRESHOLDS,
+            min_value=0,
+        ),
+        timeseries(
+            "Execution duration p50 / p95",
+            "dateCompleted - dateLaunched of the executions that ended. The dots are exemplars: "
+            "click one to open the trace of the launch that started that execution.",
+            [
+                target(execution_quantile(q, flow), f"p{round(q * 100)}", ref=ref, exemplar=True)
+                for ref, q in {"A": 0.5, "B": 0.95}.items()
+            ],
+            size=(8, 8),
+            unit="s",
+        ),
+        panel(
+            "bargauge",
+            "Top flowErrorInfo codes",
+            "The flowErrorInfo codes of the executions that ended FAILED or ERROR in the selected "
+            "time range: why flows fail after a successful launch.",
+            [target(f"topk(10, {failed_by_code})", "{{error_code}}", instant=True)],
+            size=(8, 8),
+            unit="short",
+            options=BARGAUGE_OPTIONS,
+            color={"mode": "continuous-YlRd"},
+            decimals=0,
+        ),
+        timeseries(
+            "In flight and unobserved",
+            "Executions launched here whose outcome is not seen yet (in flight), and launches "
+            "forgotten before anything polled their outcome (unobserved, per second): turn on "
+            "follow_executions, or poll them, to see how they ended.",
+            [
+                target(
+                    _sum_by("flow", _selector(EXECUTIONS_IN_FLIGHT, flow)), "{{flow}}: in flight"
+                ),
+                target(
+                    _sum_by("flow", _rate(EXECUTIONS, flow, EXECUTION_UNOBSERVED)),
+                    "{{flow}}: unobserved",
+                    ref="B",
+                ),
+            ],
+            size=(8, 8),
+            unit="short",
+        ),
+    ]
+
+
 # -- the dashboards --------------------------------------------------------------------------------
 
 
@@ -718,6 +822,7 @@ def overview_dashboard() -> Json:
             size=(12, 8),
             unit="cps",
         ),
+        *execution_panels(flow),
     )
     return dashboard(
         OVERVIEW_UID,
@@ -925,6 +1030,17 @@ groups:
       - record: flow:flowscope_requests_429:rate5m
         expr: sum by (flow) (rate(<<REQUESTS>>{status_code="429"}[5m]))
 
+      # Share of a flow's execution outcomes that were FAILED or ERROR; 0 when all completed.
+      - record: flow:flowscope_executions_failed:ratio_rate5m
+        expr: |
+          (
+              sum by (flow) (rate(<<EXECUTIONS>>{<<EXECUTION_FAILED>>}[5m]))
+            or
+              0 * sum by (flow) (rate(<<EXECUTIONS>>{<<EXECUTION_SEEN>>}[5m]))
+          )
+          /
+          sum by (flow) (rate(<<EXECUTIONS>>{<<EXECUTION_SEEN>>}[5m]))
+
       # Per-flow 95th percentile call duration (failures included).
       - record: flow:flowscope_request_duration_seconds:p95_rate5m
         expr: |
@@ -950,6 +1066,24 @@ groups:
             400 Bad Request for 10 minutes, usually a payload mistake. The flowscope flow
             detail dashboard lists the failing fields; a trace exemplar shows the error body
             beside the request body.
+
+      - alert: FlowScopeFlowExecutionFailureRatioHigh
+        # Launches answered 200 whose flows then failed. At least one outcome a minute, so one
+        # failed execution of a rarely used flow does not page.
+        expr: |
+          flow:flowscope_executions_failed:ratio_rate5m > <<EXECUTION_FAILURE_WARN>>
+          and on (flow)
+          sum by (flow) (rate(<<EXECUTIONS>>{<<EXECUTION_SEEN>>}[5m])) > 1/60
+        for: 10m
+        labels:
+          severity: warning
+        annotations:
+          summary: "Flow {{ $labels.flow }}: {{ $value | humanizePercentage }} of executions fail"
+          description: >-
+            More than <<EXECUTION_FAILURE_WARN_PERCENT>> of the executions of flow
+            {{ $labels.flow }} have ended FAILED or ERROR for 10 minutes, although their launches succeeded. The
+            "Top flowErrorInfo codes" panel says why; the poll spans carry the flowErrorInfo,
+            hints from the launch payload and a link to the launch's trace.
 
       - alert: FlowScopeNewErrorField
         # A (flow, field) pair whose counter series exists now but did not an hour ago: Genesys
@@ -1020,6 +1154,11 @@ def render_rules() -> str:
         "DURATION_BUCKET": DURATION_BUCKET,
         "ERROR_FIELDS": ERROR_FIELDS,
         "LABEL_OVERFLOW": LABEL_OVERFLOW,
+        "EXECUTIONS": EXECUTIONS,
+        "EXECUTION_FAILED": EXECUTION_FAILED,
+        "EXECUTION_SEEN": EXECUTION_SEEN,
+        "EXECUTION_FAILURE_WARN": f"{EXECUTION_FAILURE_WARN:g}",
+        "EXECUTION_FAILURE_WARN_PERCENT": _percent(EXECUTION_FAILURE_WARN),
         "RATIO_WARN": f"{RATIO_WARN:g}",
         "RATIO_WARN_PERCENT": _percent(RATIO_WARN),
         "RATE_LIMITED_WARN": f"{RATE_LIMITED_WARN:g}",

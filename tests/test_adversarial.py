@@ -74,6 +74,10 @@ FAMILIES = {
     "flowscope_ratelimit_reset_seconds",
     "flowscope_label_overflow",
     "flowscope_internal_errors",
+    "flowscope_executions",
+    "flowscope_execution_duration_seconds",
+    "flowscope_executions_in_flight",
+    "flowscope_follow_dropped",
 }
 
 

@@ -23,6 +23,7 @@ from flowscope.sandbox import Sandbox, default_flows
 from .otlp_receiver import OTLPReceiver, span_attributes
 
 ORDER_STATUS = "9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14"
+CALLBACK = "2f6e8a41-0c5b-4d7e-8a3f-91b2c4d6e7f8"
 SECRET = "cli-test-secret-7f3a9c"
 CORRELATION = re.compile(r"correlation id:\s+[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
 SCRAPED_FLOWS = ("Order Status Lookup", "Callback Scheduler", "Payment Reminder")
@@ -193,6 +194,23 @@ def test_demo_report_shows_every_failed_call_with_a_hint(demo: DemoRun) -> None:
     assert failed >= 20
     assert (hinted, share) == (failed, 100)
     assert "without one:" not in demo.stdout
+def test_demo_report_shows_a_failed_execution_with_its_launch_trace(demo: DemoRun) -> None:
+    section = demo.stdout.split("whose flow then failed, as flowscope followed it", 1)[1]
+    lines = section.strip().splitlines()
+    # Callback Scheduler ignores unprefixed input keys and needs Flow.phoneNumber: a launch
+    # without prefixes is accepted, then fails, and the report prefers the failure it explains.
+    assert re.fullmatch(r"\s*Callback Scheduler: execution [a-z0-9]{50}", lines[0]), lines[0]
+    assert lines[1].strip() == "status: FAILED"
+    assert lines[3].split() == ["error", "code:", "flow.variable.not.set"]
+    assert re.fullmatch(r"\s*launch trace id:\s+[0-9a-f]{32}", lines[6]), lines[6]
+    assert any("execution-input-ignored [inputData.phoneNumber]" in line for line in lines)
+    # The outcomes in the calls line are flowscope's, counted once per execution.
+    calls = re.search(r"(\d+) execution polls \(([^)]*)\)", demo.stdout)
+    assert calls is not None
+    outcomes = dict(part.split(" ")[::-1] for part in calls.group(2).split(", "))
+    assert set(outcomes) <= {"COMPLETED", "FAILED", "ERROR", "TERMINATED"}
+    assert int(outcomes["FAILED"]) >= 1
+    assert sum(int(n) for n in outcomes.values()) <= int(calls.group(1))
 
 
 def test_demo_sends_its_spans_to_the_otlp_endpoint(demo: DemoRun) -> None:
@@ -329,6 +347,39 @@ def test_launch_of_a_valid_payload_prints_the_execution_id(
     assert re.search(r"execution id [a-z0-9]{50}\b", result.stdout)
     assert "status: COMPLETED" in result.stdout
     assert '"Flow.customerId": "C-1"' in result.stdout
+    assert_no_secret(result)
+
+
+def test_launch_wait_prints_the_outcome_error_and_hints_of_a_failed_execution(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    result = cli(
+        "launch",
+        "--api-base",
+        sandbox.url,
+        "--flow-id",
+        CALLBACK,
+        "--input",
+        "phoneNumber=+33123456789",
+        "--wait",
+        env=credentials,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    after = result.stdout.split("status: FAILED\n", 1)[1].splitlines()
+    assert after[:3] == [
+        "  completion reason: Flow failed",
+        "  error code:        flow.variable.not.set",
+        "  error message:     Flow Callback Scheduler failed: variable Flow.phoneNumber has no "
+        "value.",
+    ]
+    assert re.fullmatch(r"  launch trace id:   [0-9a-f]{32}", after[4]), after[4]
+    assert after[5:7] == [
+        "hints:",
+        "  execution-input-ignored [inputData.phoneNumber]: The launch sent input 'phoneNumber' "
+        "without the 'Flow.' prefix; the platform ignores such keys, so the flow ran without it "
+        "(the flow declares 'Flow.phoneNumber'). Send 'Flow.phoneNumber'.",
+    ]
+    assert "+33123456789" not in "\n".join(after[5:7])
     assert_no_secret(result)
 
 

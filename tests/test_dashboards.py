@@ -64,7 +64,7 @@ def targets(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[st
 
 
 #: What each dashboard holds: panels (rows excluded), queries, latency graphs that draw exemplars.
-SHAPE = {"overview": (11, 13, 3), "flow-detail": (14, 16, 4)}
+SHAPE = {"overview": (16, 20, 3), "flow-detail": (14, 16, 4)}
 
 
 def _panels(name: str) -> list[dict[str, Any]]:
@@ -292,6 +292,10 @@ def test_overview_shows_every_metric_the_issue_lists() -> None:
         "histogram_quantile(0.99,",
         "flowscope_transport_errors_total",
         "flowscope_label_overflow_total",
+        'flowscope_executions_total{flow=~"$flow", status=~"FAILED|ERROR"}',
+        "histogram_quantile(0.95, sum by (le) (rate(flowscope_execution_duration_seconds_bucket",
+        "flowscope_executions_in_flight",
+        'status="__unobserved__"',
     ):
         assert needle in exprs, needle
     kinds = {p["title"]: p["type"] for p in panels(load_dashboard("overview"))}
@@ -378,7 +382,11 @@ def test_rules_record_rate_400_ratio_and_p95_per_flow_and_alert_on_the_issue_cas
     assert headroom["for"] == "2m"
     assert "flowscope_ratelimit_used / flowscope_ratelimit_allowed) > 0.9" in headroom["expr"]
     rules = [*recording_rules(), *alerting_rules()]
-    assert (len(records), len(alerts), len(rules)) == (4, 4, 8)
+    assert alerts["FlowScopeFlowExecutionFailureRatioHigh"]["for"] == "10m"
+    assert "flow:flowscope_executions_failed:ratio_rate5m > 0.05" in (
+        alerts["FlowScopeFlowExecutionFailureRatioHigh"]["expr"]
+    )
+    assert (len(records), len(alerts), len(rules)) == (5, 5, 10)
     for rule in rules:
         assert not JOB_OR_INSTANCE.search(rule["expr"]), rule
 

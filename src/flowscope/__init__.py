@@ -16,12 +16,12 @@ import logging
 from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
 from ._hints import Hint, diagnose_launch, diagnose_payload
-from ._instrument import instrument, uninstrument
+from ._instrument import instrument, uninstrument, wait_for_executions
 from ._labels import MetricsSink
 from ._metrics import FlowMetrics, make_asgi_app, make_wsgi_app, serve_metrics
 from ._otel_metrics import OTelFlowMetrics
 from ._push import push_metrics
-from ._record import CallRecord, CapturedBody, RateLimit, RecordedError
+from ._record import CallRecord, CapturedBody, ExecutionOutcome, RateLimit, RecordedError
 from ._redact import Redactor
 from ._routes import DEFAULT_ROUTES, Route
 from ._setup_tracing import setup_metrics, setup_tracing
@@ -38,6 +38,7 @@ __all__ = [
     "CallRecord",
     "CapturedBody",
     "ErrorReport",
+    "ExecutionOutcome",
     "FlowMetrics",
     "FlowScopeConfig",
     "FlowScopeTransport",
@@ -60,4 +61,5 @@ __all__ = [
     "setup_metrics",
     "setup_tracing",
     "uninstrument",
+    "wait_for_executions",
 ]

@@ -29,7 +29,9 @@ class FlowScopeConfig:
     (or ``id=name,id=name``), ``FLOWSCOPE_REDACT_KEYS=email,phone``,
     ``FLOWSCOPE_REDACT_PATTERNS='["[\\\\w.]+@[\\\\w.]+"]'``,
     ``FLOWSCOPE_CAPTURE_REQUEST_BODY=false``,
-    ``FLOWSCOPE_HINTS=false``, ``FLOWSCOPE_LOG_FAILURES=false``, ``FLOWSCOPE_LEARN_SCHEMAS=false``.
+    ``FLOWSCOPE_HINTS=false``, ``FLOWSCOPE_LOG_FAILURES=false``, ``FLOWSCOPE_LEARN_SCHEMAS=false``,
+    ``FLOWSCOPE_FOLLOW_EXECUTIONS=true``, ``FLOWSCOPE_MAX_TRACKED_EXECUTIONS=10000``,
+    ``FLOWSCOPE_EXECUTION_TTL_S=3600``.
     """
 
     #: Error bodies (and request bodies of failed calls) are captured up to this many bytes.
@@ -54,6 +56,22 @@ class FlowScopeConfig:
     hints: bool = True
     #: One WARNING record on the ``flowscope`` logger per failed flow call.
     log_failures: bool = True
+    #: Launched executions remembered until their outcome is seen (oldest forgotten first).
+    max_tracked_executions: int = 10_000
+    #: Seconds a launched execution is remembered.
+    execution_ttl_s: float = 3600.0
+    #: Poll every execution launched through the client until it ends (a background thread,
+    #: or tasks on the client's event loop).
+    follow_executions: bool = False
+    #: Following gives up on an execution after this many seconds.
+    follow_timeout_s: float = 600.0
+    #: At most this many follow polls per minute, per process.
+    follow_max_polls_per_minute: int = 60
+    #: The first wait before polling a launched execution; it doubles up to the maximum.
+    follow_initial_interval_s: float = 1.0
+    follow_max_interval_s: float = 30.0
+    #: Executions waiting to be followed at most; later launches are not followed (counted).
+    follow_queue_size: int = 10_000
 
     def __post_init__(self) -> None:
         if not isinstance(self.capture_limit_bytes, int) or self.capture_limit_bytes < 0:
@@ -61,6 +79,19 @@ class FlowScopeConfig:
                 "capture_limit_bytes must be a non-negative integer, "
                 f"got {self.capture_limit_bytes!r}"
             )
+        for name in ("max_tracked_executions", "follow_max_polls_per_minute", "follow_queue_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        for name in (
+            "execution_ttl_s",
+            "follow_timeout_s",
+            "follow_initial_interval_s",
+            "follow_max_interval_s",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
         object.__setattr__(self, "flow_names", _frozen(self.flow_names))
         object.__setattr__(self, "input_schemas", _frozen(self.input_schemas))
         object.__setattr__(self, "redact_keys", tuple(self.redact_keys))
@@ -91,6 +122,10 @@ class FlowScopeConfig:
         return cls(**values)
 
 
+_INTS = frozenset({"max_tracked_executions", "follow_max_polls_per_minute", "follow_queue_size"})
+_SECONDS = frozenset(
+    {"execution_ttl_s", "follow_timeout_s", "follow_initial_interval_s", "follow_max_interval_s"}
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -102,7 +137,23 @@ def _parse_env(name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ValueError(f"{var} must be an integer number of bytes, got {raw!r}") from None
-    if name in ("capture_request_body", "hints", "log_failures", "learn_schemas"):
+    if name in _INTS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{var} must be an integer, got {raw!r}") from None
+    if name in _SECONDS:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{var} must be a number of seconds, got {raw!r}") from None
+    if name in (
+        "capture_request_body",
+        "hints",
+        "log_failures",
+        "learn_schemas",
+        "follow_executions",
+    ):
         low = raw.strip().lower()
         if low in _TRUE:
             return True

@@ -24,8 +24,17 @@ from ._advice import AdviceMemory, FailedCall, advise, shared_memory
 from ._codec import decode_content
 from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
+from ._executions import (
+    ExecutionStore,
+    PolledExecution,
+    TrackedLaunch,
+    declared_inputs,
+    diagnose_failure,
+    launch_shape,
+    read_execution,
+)
 from ._hints import Hint, diagnose_launch
-from ._record import CallRecord, CapturedBody, RateLimit, RecordedError
+from ._record import CallRecord, CapturedBody, ExecutionOutcome, RateLimit, RecordedError
 from ._redact import REDACTED, Redacted, Redactor
 from ._routes import RouteMatch, RouteTable
 from ._vocabulary import MISSING, NONE, UNKNOWN, is_json_media, media_type, printable
@@ -117,6 +126,8 @@ class _Observed:
     exception: BaseException | None = None
     ratelimit: RateLimit | None = None
     retry_after_s: float | None = None
+    #: What a get_execution response said about the execution.
+    polled: PolledExecution | None = None
 
     @classmethod
     def of(cls, call: Call, status: int | None, duration: float) -> _Observed:
@@ -153,8 +164,11 @@ class Engine:
         redactor: Redactor,
         internal_error: Callable[[str, BaseException], None],
         memory: AdviceMemory | None = None,
+        executions: ExecutionStore | None = None,
     ) -> None:
         self.config = config
+        #: The launched executions remembered until their outcome is seen (shared per process).
+        self.executions = executions
         self.redactor = redactor
         self.internal_error = internal_error
         #: What earlier calls showed (tokens, flow types, hosts, call counts), for the hints.
@@ -339,6 +353,8 @@ class Engine:
             known = observed.flow_id not in (UNKNOWN, MISSING)
             if isinstance(flow_type, str) and flow_type and known:
                 self.memory.flow_type(observed.flow_id, flow_type[:64])
+        if op == "get_execution":
+            observed.polled = read_execution(doc)
         if op == "get_flow" and self.config.learn_schemas:
             schema = doc.get("inputSchema")
             flow_id = observed.flow_id
@@ -374,6 +390,8 @@ class Engine:
         # The hints compare the fields the platform rejected with the keys that were sent.
         rejected = seen.report.fields if seen.report is not None else ()
         exc = seen.exception
+        followed = self._follow_up(call, seen)
+        hints = tuple(self._hints(call, seen, rejected)) if failed else followed.hints
         return CallRecord(
             operation=call.match.operation,
             template=call.match.template,
@@ -390,7 +408,7 @@ class Engine:
             exception_type=type(exc).__qualname__ if exc is not None else None,
             exception_message=redactor.text(str(exc)).value if exc is not None else None,
             correlation_id=self._safe_optional(seen.correlation_id),
-            hints=tuple(self._hints(call, seen, rejected)) if failed else (),
+            hints=hints,
             redacted_paths=tuple(paths),
             request_body=self._request_capture(call) if failed else None,
             response_body=response_body,
@@ -399,7 +417,114 @@ class Engine:
             host=call.host,
             ratelimit=seen.ratelimit,
             retry_after_s=seen.retry_after_s,
+            execution=followed.outcome,
+            execution_tracked=followed.tracked,
+            unobserved=followed.unobserved,
         )
+
+    # -- executions ----------------------------------------------------------------------------
+
+    def _follow_up(self, call: Call, seen: _Observed) -> _FollowUp:
+        """Remember a launch, or join a poll to its launch and say whether its outcome counts.
+
+        Sets ``seen.flow_id`` to the launch's flow on a poll of an execution launched here.
+        """
+        store = self.executions
+        execution_id = seen.execution_id
+        status = seen.status
+        if store is None or execution_id is None or status is None or not 200 <= status < 300:
+            return _NOTHING
+        op = call.match.operation
+        if op == "launch":
+            flow_id = self._safe_id(seen.flow_id)
+            document = call.request_document
+            launch = TrackedLaunch(
+                execution_id=execution_id,
+                flow_id=flow_id,
+                flow_label=self.config.flow_names.get(seen.flow_id) or flow_id,
+                trace_id=call.trace[0] if call.trace else None,
+                span_id=call.trace[1] if call.trace else None,
+                shape=launch_shape(document) if document is not _UNREAD else None,
+                declared=declared_inputs(self._schemas.get(seen.flow_id)),
+                remembered_at=0.0,
+            )
+            return _FollowUp(tracked=True, unobserved=_labels(store.remember(launch)))
+        polled = seen.polled
+        if op != "get_execution" or polled is None:
+            return _NOTHING
+        forgotten: list[TrackedLaunch] = []
+        counted = False
+        if polled.terminal:
+
+            def foreign() -> TrackedLaunch:
+                flow_id = self._safe_id(seen.flow_id)
+                label = self.config.flow_names.get(seen.flow_id) or flow_id
+                return TrackedLaunch(
+                    execution_id, flow_id, label, None, None, None, None, 0.0, launched_here=False
+                )
+
+            counted, launch, forgotten = store.settle(execution_id, foreign)
+        else:
+            found = store.lookup(execution_id)
+            forgotten = store.expire()
+            launch = found if found is not None else foreign_placeholder()
+        if launch.launched_here:
+            seen.flow_id = launch.flow_id
+        outcome = self._outcome(polled, launch, counted)
+        named = outcome.error.fields if outcome.error is not None else ()
+        return _FollowUp(
+            outcome=outcome,
+            unobserved=_labels(forgotten),
+            hints=tuple(self._execution_hints(launch, polled.status, named)),
+        )
+
+    def _outcome(
+        self, polled: PolledExecution, launch: TrackedLaunch, counted: bool
+    ) -> ExecutionOutcome:
+        error: RecordedError | None = None
+        error_body: str | None = None
+        info = polled.error_info
+        if info is not None:
+            raw = json.dumps(info, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            status = info.get("status")
+            report = parse_error_body(
+                status if isinstance(status, int) and 400 <= status <= 599 else 500,
+                {"content-type": "application/json"},
+                raw,
+                max_text=self.config.capture_limit_bytes,
+            )
+            error = self._redact_error(report)
+            document = report.document if report.kind in _JSON_KINDS else _UNREAD
+            body = self._redact_body(raw, "application/json", document, "response.body")
+            error_body = _cut(
+                body.value,
+                self.config.capture_limit_bytes,
+                size=len(raw),
+                truncated=False,
+                content_type="application/json",
+            ).text
+        reason = polled.completion_reason
+        here = launch.launched_here
+        return ExecutionOutcome(
+            status=polled.status,
+            terminal=polled.terminal,
+            counted=counted,
+            completion_reason=printable(self.redactor.text(reason).value) if reason else None,
+            error=error,
+            error_body=error_body,
+            duration_s=polled.duration_s,
+            launched_here=here,
+            launch_trace_id=launch.trace_id if here else None,
+            launch_span_id=launch.span_id if here else None,
+        )
+
+    def _execution_hints(
+        self, launch: TrackedLaunch, status: str, named: tuple[str, ...]
+    ) -> list[Hint]:
+        if not self.config.hints or not launch.launched_here:
+            return []
+        hints = diagnose_failure(launch, status, named)
+        return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
 
     def _bare_record(
         self, call: Call, status: int | None, duration: float, exc: BaseException | None
@@ -523,6 +648,28 @@ class Engine:
 
     def _safe_optional(self, value: str | None) -> str | None:
         return None if value is None else self._safe_id(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _FollowUp:
+    """What the execution store added to a call's record."""
+
+    outcome: ExecutionOutcome | None = None
+    tracked: bool = False
+    unobserved: tuple[str, ...] = ()
+    hints: tuple[Hint, ...] = ()
+
+
+_NOTHING = _FollowUp()
+
+
+def foreign_placeholder() -> TrackedLaunch:
+    """A poll of an execution not launched here (or already forgotten), still running."""
+    return TrackedLaunch("", "", "", None, None, None, None, 0.0, launched_here=False)
+
+
+def _labels(forgotten: list[TrackedLaunch]) -> tuple[str, ...]:
+    return tuple(launch.flow_label for launch in forgotten)
 
 
 def _cut(text: str, limit: int, *, size: int, truncated: bool, content_type: str) -> CapturedBody:

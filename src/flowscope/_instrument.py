@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from ._labels import MetricsSink
 
-__all__ = ["instrument", "uninstrument"]
+__all__ = ["instrument", "uninstrument", "wait_for_executions"]
 
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
@@ -78,3 +78,46 @@ def uninstrument(client: httpx.Client | httpx.AsyncClient) -> None:
     client._transport = transport
     client._mounts = mounts
     setattr(client, _ORIGINALS, None)
+
+
+def _followers(client: httpx.Client | httpx.AsyncClient) -> list[Any]:
+    transports = [client._transport, *client._mounts.values()]
+    found: list[Any] = []
+    for transport in transports:
+        follower = getattr(transport, "follower", None)
+        if follower is not None and all(follower is not seen for seen in found):
+            found.append(follower)
+    return found
+
+
+@overload
+def wait_for_executions(
+    client: httpx.AsyncClient, timeout: float | None = ...
+) -> Awaitable[bool]: ...
+
+
+@overload
+def wait_for_executions(client: httpx.Client, timeout: float | None = ...) -> bool: ...
+
+
+def wait_for_executions(
+    client: httpx.Client | httpx.AsyncClient, timeout: float | None = 60.0
+) -> bool | Awaitable[bool]:
+    """Wait until every execution launched through ``client`` has been followed to its outcome.
+
+    For a batch job that launches flows and exits: with ``follow_executions=True``, call it
+    before closing the client so that each outcome is counted (and pushed, or scraped). Returns
+    ``False`` if ``timeout`` seconds passed first (an execution still unfinished is then counted
+    ``__unobserved__`` when it is forgotten). For an ``httpx.AsyncClient`` it returns an
+    awaitable: ``await flowscope.wait_for_executions(client)``. Without ``follow_executions``
+    there is nothing to wait for and it returns ``True`` at once.
+    """
+    followers = _followers(client)
+    if isinstance(client, httpx.AsyncClient):
+
+        async def wait_all() -> bool:
+            results = [await f.wait_idle(timeout) for f in followers]
+            return all(results)
+
+        return wait_all()
+    return all([f.wait_idle(timeout) for f in followers])

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_MAX_FLOWS",
     "DEFAULT_MAX_HOSTS",
     "DURATION_BUCKETS",
+    "EXECUTION_DURATION_BUCKETS",
     "RETRY_AFTER_BUCKETS",
     "HostWindow",
     "LabelBounds",
@@ -32,6 +33,7 @@ __all__ = [
     "RateLimitWindows",
     "clean",
     "exemplar",
+    "ids_exemplar",
 ]
 
 DEFAULT_MAX_FLOWS = 200
@@ -49,6 +51,12 @@ DURATION_BUCKETS: tuple[float, ...] = (
 
 #: ``Retry-After`` is whole seconds until the platform's one-minute window starts again.
 RETRY_AFTER_BUCKETS: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0, 60.0)
+#: Executions run for seconds to minutes; following gives up after ten by default.
+# fmt: off
+EXECUTION_DURATION_BUCKETS: tuple[float, ...] = (
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+)
+# fmt: on
 
 #: The methods OpenTelemetry's HTTP conventions know; anything else is ``_OTHER``.
 _KNOWN_METHODS = frozenset(
@@ -68,6 +76,9 @@ class MetricsSink(Protocol):
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage``."""
+
+    def follow_dropped(self, reason: str) -> None:
+        """Count a launch ``follow_executions`` gave up on (``queue_full``, ``timeout``...)."""
 
 
 def clean(value: str) -> str:
@@ -89,16 +100,20 @@ def _status(status_code: int) -> str:
 
 
 def exemplar(record: CallRecord) -> dict[str, str] | None:
-    """The exemplar linking a sample to its trace, or ``None`` when there is no sampled span.
+    """The exemplar linking a sample to its trace, or ``None`` when there is no sampled span."""
+    return ids_exemplar(record.trace_id, record.span_id)
+
+
+def ids_exemplar(trace_id: str | None, span_id: str | None) -> dict[str, str] | None:
+    """The exemplar for these span ids; ``None`` when there is no (well-formed) trace id.
 
     Malformed ids are dropped rather than passed on: prometheus-client raises on exemplars over
     128 characters, and a metrics sink must never fail the call it describes.
     """
-    trace_id = record.trace_id
     if trace_id is None or not _TRACE_ID.fullmatch(trace_id):
         return None
-    if record.span_id is not None and _SPAN_ID.fullmatch(record.span_id):
-        return {"trace_id": trace_id, "span_id": record.span_id}
+    if span_id is not None and _SPAN_ID.fullmatch(span_id):
+        return {"trace_id": trace_id, "span_id": span_id}
     return {"trace_id": trace_id}
 
 
@@ -194,6 +209,14 @@ class LabelBounds:
             exception=clean(record.exception_type or UNKNOWN) if status_code is None else None,
             host=host,
         )
+
+    def flow(self, value: str) -> str:
+        """A ``flow`` label value, cleaned and counted against its bound."""
+        return self._bounded(self._flows, "flow", clean(value))
+
+    def error_code(self, value: str) -> str:
+        """An ``error_code`` label value, cleaned and counted against its bound."""
+        return self._bounded(self._error_codes, "error_code", clean(value))
 
     def _bounded(self, values: _BoundedValues, label: str, value: str) -> str:
         if values.admit(value):

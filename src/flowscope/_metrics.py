@@ -16,7 +16,7 @@ from weakref import WeakKeyDictionary, WeakValueDictionary
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from . import metric_names
@@ -26,17 +26,20 @@ from ._labels import (
     DEFAULT_MAX_FLOWS,
     DEFAULT_MAX_HOSTS,
     DURATION_BUCKETS,
+    EXECUTION_DURATION_BUCKETS,
     RETRY_AFTER_BUCKETS,
     LabelBounds,
     RateLimitWindows,
     clean,
     exemplar,
+    ids_exemplar,
 )
 from ._record import CallRecord
-from ._vocabulary import UNKNOWN
+from ._vocabulary import NONE, UNKNOWN, UNOBSERVED
 
 __all__ = [
     "DURATION_BUCKETS",
+    "EXECUTION_DURATION_BUCKETS",
     "RETRY_AFTER_BUCKETS",
     "FlowMetrics",
     "default_metrics",
@@ -197,7 +200,35 @@ class FlowMetrics:
         )
         self._windows = RateLimitWindows()
         self._ratelimits = _RateLimitGauges(namespace, self._windows)
-        self._instruments: tuple[Counter | Histogram, ...] = (
+        self._executions = counter(
+            metric_names.EXECUTIONS,
+            "Flow executions by outcome, each counted once, when first seen in a terminal status "
+            "(__unobserved__: a launch forgotten before its outcome was seen).",
+            ("flow", "status", "error_code"),
+        )
+        self._execution_duration = Histogram(
+            _short(metric_names.EXECUTION_DURATION),
+            "dateCompleted - dateLaunched of each flow execution, observed once.",
+            ("flow", "status"),
+            namespace=namespace,
+            registry=None,
+            buckets=EXECUTION_DURATION_BUCKETS,
+        )
+        self._in_flight = Gauge(
+            _short(metric_names.EXECUTIONS_IN_FLIGHT),
+            "Executions launched through this process whose outcome is not seen yet.",
+            ("flow",),
+            namespace=namespace,
+            registry=None,
+        )
+        self._follow_dropped = counter(
+            metric_names.FOLLOW_DROPPED,
+            "Launches follow_executions did not follow to an outcome: queue_full (no room to "
+            "follow it), timeout (no outcome within follow_timeout_s), gone (the execution "
+            "answered 404).",
+            ("reason",),
+        )
+        self._instruments: tuple[Counter | Histogram | Gauge, ...] = (
             self._requests,
             self._duration,
             self._errors,
@@ -206,6 +237,10 @@ class FlowMetrics:
             self._retry_after,
             self._overflow,
             self._internal_errors,
+            self._executions,
+            self._execution_duration,
+            self._in_flight,
+            self._follow_dropped,
         )
         # Dashboards plot overflow rates; a series that exists from the start reads as zero.
         for label in ("flow", "field", "error_code"):
@@ -285,6 +320,36 @@ class FlowMetrics:
             self._child(self._retry_after, flow, operation).observe(retry_after, sample_exemplar)
         if labels.host is not None and record.ratelimit is not None:
             self._windows.update(labels.host, record.ratelimit)
+        if record.execution_tracked:
+            self._child(self._in_flight, flow).inc()
+        if record.execution is not None and record.execution.counted:
+            self._execution_outcome(record, flow)
+        for label in record.unobserved:
+            lost = self._bounds.flow(label)
+            self._child(self._executions, lost, UNOBSERVED, NONE).inc()
+            self._child(self._in_flight, lost).dec()
+
+    def _execution_outcome(self, record: CallRecord, flow: str) -> None:
+        """Count an execution's outcome: the one record per execution that says ``counted``."""
+        execution = record.execution
+        assert execution is not None
+        status = clean(execution.status)
+        code = self._bounds.error_code(execution.error_code or NONE)
+        sample_exemplar = None
+        if self._exemplars:
+            # The launch's trace: the one to open when an execution failed or took long.
+            sample_exemplar = ids_exemplar(execution.launch_trace_id, execution.launch_span_id)
+            sample_exemplar = sample_exemplar or exemplar(record)
+        self._child(self._executions, flow, status, code).inc(1, sample_exemplar)
+        seconds = execution.duration_s
+        if seconds is not None and seconds >= 0:
+            self._child(self._execution_duration, flow, status).observe(seconds, sample_exemplar)
+        if execution.launched_here:
+            self._child(self._in_flight, flow).dec()
+
+    def follow_dropped(self, reason: str) -> None:
+        """Count a launch the follower gave up on (``queue_full``, ``timeout``, ``gone``)."""
+        self._child(self._follow_dropped, clean(reason)).inc()
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage`` (e.g. ``metrics``, ``span``)."""
@@ -304,7 +369,7 @@ class FlowMetrics:
                 yield family
         yield from self._ratelimits.families()
 
-    def _child(self, instrument: Counter | Histogram, *labels: str) -> Any:
+    def _child(self, instrument: Counter | Histogram | Gauge, *labels: str) -> Any:
         key = (id(instrument), labels)
         child = self._children.get(key)
         if child is None:

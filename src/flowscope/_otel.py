@@ -34,9 +34,18 @@ from opentelemetry.instrumentation.httpx import (
     SyncOpenTelemetryTransport,
 )
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
-from opentelemetry.trace import INVALID_SPAN, NoOpTracer, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NoOpTracer,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
-from ._record import CallRecord, CapturedBody
+from ._record import CallRecord, CapturedBody, ExecutionOutcome
 from ._sinks import body_dict, status_description
 
 if TYPE_CHECKING:
@@ -132,15 +141,53 @@ def write_span(record: CallRecord) -> None:
             attrs["genesys.ratelimit.reset"] = limits.reset_s
     if record.retry_after_s is not None:
         attrs["http.response.retry_after_s"] = record.retry_after_s
+    if record.execution is not None:
+        _execution_attributes(record.execution, attrs)
     span.set_attributes(attrs)
-    if record.outcome == "success":
-        return
-    if record.response_body is not None:
-        span.add_event("flow.error.body", _body_attributes(record.response_body))
-    if record.request_body is not None:
-        span.add_event("flow.request.body", _body_attributes(record.request_body))
+    if record.execution is not None:
+        _execution_events(span, record.execution)
+    if record.outcome != "success":
+        if record.response_body is not None:
+            span.add_event("flow.error.body", _body_attributes(record.response_body))
+        if record.request_body is not None:
+            span.add_event("flow.request.body", _body_attributes(record.request_body))
+    # A failed launch's hints, or a failed execution's that its launch explains.
     for hint in record.hints:
         span.add_event("flow.hint", {"hint.code": hint.code, "hint.message": hint.message})
+
+
+def _execution_attributes(execution: ExecutionOutcome, attrs: dict[str, Any]) -> None:
+    attrs["flow.execution.status"] = execution.status
+    if execution.completion_reason is not None:
+        attrs["flow.execution.completion_reason"] = execution.completion_reason
+    if execution.error is not None:
+        if execution.error.code is not None:
+            attrs["flow.execution.error.code"] = execution.error.code
+        if execution.error.message is not None:
+            attrs["flow.execution.error.message"] = execution.error.message
+    if execution.duration_s is not None:
+        attrs["flow.execution.duration_s"] = execution.duration_s
+
+
+def _execution_events(span: Span, execution: ExecutionOutcome) -> None:
+    if execution.error_body is not None:
+        span.add_event("flow.execution.error", {"body": execution.error_body})
+    link = _launch_link(execution)
+    if link is not None:
+        # The launch's span ended long ago; a link added now is exported with this span.
+        span.add_link(link, {"flow.link": "launch"})
+
+
+def _launch_link(execution: ExecutionOutcome) -> SpanContext | None:
+    trace_id, span_id = execution.launch_trace_id, execution.launch_span_id
+    if trace_id is None or span_id is None:
+        return None
+    try:
+        return SpanContext(
+            int(trace_id, 16), int(span_id, 16), is_remote=False, trace_flags=TraceFlags(1)
+        )
+    except ValueError:
+        return None
 
 
 # A body event's attribute names for the keys a log record uses.

@@ -28,14 +28,16 @@ from ._labels import (
     DEFAULT_MAX_FLOWS,
     DEFAULT_MAX_HOSTS,
     DURATION_BUCKETS,
+    EXECUTION_DURATION_BUCKETS,
     RETRY_AFTER_BUCKETS,
     LabelBounds,
     RateLimitWindows,
     clean,
     exemplar,
+    ids_exemplar,
 )
 from ._record import CallRecord
-from ._vocabulary import UNKNOWN
+from ._vocabulary import NONE, UNKNOWN, UNOBSERVED
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -51,7 +53,10 @@ def _trace_context(record: CallRecord) -> Context | None:
     Built from the record rather than taken from the current context: the record is what this
     sink formats, and its ids are those the Prometheus exemplars quote.
     """
-    ids = exemplar(record)
+    return _ids_context(exemplar(record))
+
+
+def _ids_context(ids: dict[str, str] | None) -> Context | None:
     if ids is None or "span_id" not in ids:
         return None
     span_context = SpanContext(
@@ -78,6 +83,12 @@ class OTelFlowMetrics:
     - ``flowscope.retry_after`` (histogram, s; ``flow``, ``operation``): a 429's Retry-After
     - ``flowscope.ratelimit.allowed``, ``flowscope.ratelimit.used``,
       ``flowscope.ratelimit.reset`` (gauges; ``host``)
+    - ``flowscope.executions`` (counter; ``flow``, ``status``, ``error_code``): each execution
+      once, when first seen in a terminal status (``__unobserved__``: forgotten without one)
+    - ``flowscope.execution.duration`` (histogram, s; ``flow``, ``status``), exemplar: the
+      launch's trace
+    - ``flowscope.executions.in_flight`` (up-down counter; ``flow``),
+      ``flowscope.follow.dropped`` (counter; ``reason``)
     - ``flowscope.label.overflow`` (counter; ``label``), ``flowscope.internal.errors``
       (counter; ``stage``)
 
@@ -129,6 +140,27 @@ class OTelFlowMetrics:
             "s",
             "Retry-After of 429 Too Many Requests answers.",
             explicit_bucket_boundaries_advisory=RETRY_AFTER_BUCKETS,
+        )
+        self._executions = meter.create_counter(
+            "flowscope.executions",
+            "{execution}",
+            "Flow executions by outcome, each counted once, when first seen in a terminal status.",
+        )
+        self._execution_duration = meter.create_histogram(
+            "flowscope.execution.duration",
+            "s",
+            "dateCompleted - dateLaunched of each flow execution, recorded once.",
+            explicit_bucket_boundaries_advisory=EXECUTION_DURATION_BUCKETS,
+        )
+        self._in_flight = meter.create_up_down_counter(
+            "flowscope.executions.in_flight",
+            "{execution}",
+            "Executions launched through this process whose outcome is not seen yet.",
+        )
+        self._follow_dropped = meter.create_counter(
+            "flowscope.follow.dropped",
+            "{execution}",
+            "Launches follow_executions did not follow to an outcome.",
         )
         self._overflow = meter.create_counter(
             "flowscope.label.overflow",
@@ -192,6 +224,31 @@ class OTelFlowMetrics:
             self._retry_after.record(record.retry_after_s, attributes, context)
         if labels.host is not None and record.ratelimit is not None:
             self._windows.update(labels.host, record.ratelimit)
+        if record.execution_tracked:
+            self._in_flight.add(1, {"flow": flow})
+        execution = record.execution
+        if execution is not None and execution.counted:
+            status = clean(execution.status)
+            code = self._bounds.error_code(execution.error_code or NONE)
+            # The launch's trace: the one to open when an execution failed or took long.
+            launch = _ids_context(
+                ids_exemplar(execution.launch_trace_id, execution.launch_span_id)
+            )
+            outcome = {"flow": flow, "status": status, "error_code": code}
+            self._executions.add(1, outcome, launch or context)
+            if execution.duration_s is not None and execution.duration_s >= 0:
+                attributes = {"flow": flow, "status": status}
+                self._execution_duration.record(execution.duration_s, attributes, launch or context)
+            if execution.launched_here:
+                self._in_flight.add(-1, {"flow": flow})
+        for label in record.unobserved:
+            lost = self._bounds.flow(label)
+            self._executions.add(1, {"flow": lost, "status": UNOBSERVED, "error_code": NONE})
+            self._in_flight.add(-1, {"flow": lost})
+
+    def follow_dropped(self, reason: str) -> None:
+        """Count a launch the follower gave up on (``queue_full``, ``timeout``, ``gone``)."""
+        self._follow_dropped.add(1, {"reason": clean(reason)})
 
     def internal_error(self, stage: str) -> None:
         """Count an error flowscope caught in itself at ``stage``."""

@@ -8,10 +8,13 @@ One call flows one way through it::
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from ._config import FlowScopeConfig
 from ._engine import Engine
+from ._executions import ExecutionStore
 from ._internal import InternalErrors
 from ._otel import write_span
 from ._redact import Redactor
@@ -20,7 +23,25 @@ from ._sinks import Sink, Sinks, log_failure
 if TYPE_CHECKING:
     from ._labels import MetricsSink
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "execution_store"]
+
+_stores: WeakKeyDictionary[object, ExecutionStore] = WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def execution_store(metrics: MetricsSink, config: FlowScopeConfig) -> ExecutionStore:
+    """The launched executions remembered for ``metrics``: one store per metrics instance, so
+    per process with the default one. A launch on one client and its polls on another meet here.
+
+    The first config to ask sets the bounds.
+    """
+    with _stores_lock:
+        store = _stores.get(metrics)
+        if store is None:
+            store = _stores[metrics] = ExecutionStore(
+                config.max_tracked_executions, config.execution_ttl_s
+            )
+        return store
 
 
 class Pipeline:
@@ -43,7 +64,10 @@ class Pipeline:
             redact_keys=config.redact_keys, redact_patterns=config.redact_patterns
         )
         self.internal_error = InternalErrors(metrics, self.redactor)
-        self.engine = Engine(config, self.redactor, self.internal_error)
+        self.executions = execution_store(metrics, config)
+        self.engine = Engine(
+            config, self.redactor, self.internal_error, executions=self.executions
+        )
         sinks: list[tuple[str, Sink]] = [("span", write_span), ("metrics", metrics.observe)]
         if config.log_failures:
             sinks.append(("log", log_failure))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ._hints import Hint
 
-__all__ = ["CallRecord", "CapturedBody", "RateLimit", "RecordedError"]
+__all__ = ["CallRecord", "CapturedBody", "ExecutionOutcome", "RateLimit", "RecordedError"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,34 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class ExecutionOutcome:
+    """What a ``GET /api/v2/flows/executions/{id}`` response said about the execution, redacted.
+
+    ``counted`` is true on the one record that counts this outcome in
+    ``flowscope_executions_total``: the first that showed it in a terminal status.
+    """
+
+    #: ``RUNNING``, ``COMPLETED``, ``FAILED``, ``ERROR``, ``TERMINATED`` or ``UNKNOWN``.
+    status: str
+    terminal: bool
+    counted: bool
+    completion_reason: str | None = None
+    #: ``flowErrorInfo``, parsed like any error body; its redacted text is ``error_body``.
+    error: RecordedError | None = None
+    error_body: str | None = None
+    #: ``dateCompleted - dateLaunched`` in seconds, when both are shown.
+    duration_s: float | None = None
+    #: Whether the launch went through this process; then the ids of its span, when sampled.
+    launched_here: bool = False
+    launch_trace_id: str | None = None
+    launch_span_id: str | None = None
+
+    @property
+    def error_code(self) -> str | None:
+        return self.error.code if self.error is not None else None
+
+
+@dataclass(frozen=True)
 class CallRecord:
     """Everything flowscope learned about one flow call. All values are already redacted."""
 
@@ -89,6 +117,12 @@ class CallRecord:
     ratelimit: RateLimit | None = None
     #: A 429's ``Retry-After``, in seconds (an HTTP date is turned into the seconds left).
     retry_after_s: float | None = None
+    #: The execution's outcome, on a get_execution call whose response showed a status.
+    execution: ExecutionOutcome | None = None
+    #: A launch whose execution is now remembered until its outcome is seen.
+    execution_tracked: bool = False
+    #: ``flow`` labels of launches forgotten (by count or age) before their outcome was seen.
+    unobserved: tuple[str, ...] = ()
 
     @property
     def flow_label(self) -> str:

@@ -24,6 +24,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from ._config import FlowScopeConfig
 from ._engine import Call, Capture
+from ._follow import AsyncFollower, Follower, FollowPlan, PollBudget, job_parts
 from ._otel import RECORD_EXTENSION, call_span, opentelemetry_transport, trace_ids
 from ._pipeline import Pipeline
 from ._record import CallRecord
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncFlowScopeTransport", "FlowScopeTransport"]
 
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
+#: Called with each launch whose execution is now remembered (``follow_executions``).
+OnLaunch = Callable[[Call, CallRecord], None]
 
 logger = logging.getLogger("flowscope")
 
@@ -146,9 +149,12 @@ class _Tee:
 
 
 class _Observe(httpx.BaseTransport):
-    def __init__(self, transport: httpx.BaseTransport, pipeline: Pipeline) -> None:
+    def __init__(
+        self, transport: httpx.BaseTransport, pipeline: Pipeline, on_launch: OnLaunch | None
+    ) -> None:
         self._transport = transport
         self._pipeline = pipeline
+        self._on_launch = on_launch
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         pipeline = self._pipeline
@@ -162,7 +168,7 @@ class _Observe(httpx.BaseTransport):
             raise
         limit = _read_limit(pipeline, call, response)
         if limit <= 0:
-            return _finish(pipeline, call, response, None)
+            return _finish(pipeline, call, response, None, self._on_launch)
         tee = _Tee(limit)
         original = response.stream
         assert isinstance(original, httpx.SyncByteStream)
@@ -177,7 +183,7 @@ class _Observe(httpx.BaseTransport):
             tee.error = exc
         rest = None if tee.complete or tee.error else iterator
         replay = _rebuild(response, _ReplayStream(tee.chunks, rest, tee.error, original))
-        return _finish(pipeline, call, replay, tee)
+        return _finish(pipeline, call, replay, tee, self._on_launch)
 
     def close(self) -> None:
         self._transport.close()
@@ -191,9 +197,12 @@ class _Observe(httpx.BaseTransport):
 
 
 class _AsyncObserve(httpx.AsyncBaseTransport):
-    def __init__(self, transport: httpx.AsyncBaseTransport, pipeline: Pipeline) -> None:
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, pipeline: Pipeline, on_launch: OnLaunch | None
+    ) -> None:
         self._transport = transport
         self._pipeline = pipeline
+        self._on_launch = on_launch
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         pipeline = self._pipeline
@@ -207,7 +216,7 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
             raise
         limit = _read_limit(pipeline, call, response)
         if limit <= 0:
-            return _finish(pipeline, call, response, None)
+            return _finish(pipeline, call, response, None, self._on_launch)
         tee = _Tee(limit)
         original = response.stream
         assert isinstance(original, httpx.AsyncByteStream)
@@ -222,7 +231,7 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
             tee.error = exc
         rest = None if tee.complete or tee.error else iterator
         replay = _rebuild(response, _AsyncReplayStream(tee.chunks, rest, tee.error, original))
-        return _finish(pipeline, call, replay, tee)
+        return _finish(pipeline, call, replay, tee, self._on_launch)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -271,7 +280,11 @@ def _read_limit(pipeline: Pipeline, call: Call, response: httpx.Response) -> int
 
 
 def _finish(
-    pipeline: Pipeline, call: Call, response: httpx.Response, tee: _Tee | None
+    pipeline: Pipeline,
+    call: Call,
+    response: httpx.Response,
+    tee: _Tee | None,
+    on_launch: OnLaunch | None = None,
 ) -> httpx.Response:
     """Build the record, hand it to the sinks, and let it ride on the response it describes."""
     capture = None if tee is None else Capture(tee.captured, tee.complete, tee.seen)
@@ -282,6 +295,11 @@ def _finish(
         return response
     pipeline.sinks.publish(record)
     response.extensions[RECORD_EXTENSION] = record
+    if on_launch is not None and record.execution_tracked:
+        try:
+            on_launch(call, record)
+        except Exception as exc:
+            pipeline.internal_error("follow", exc)
     return response
 
 
@@ -292,6 +310,11 @@ def _fail(pipeline: Pipeline, call: Call, exc: BaseException) -> None:
         pipeline.internal_error("record", inner)
         return
     pipeline.sinks.publish(record)
+
+
+def _plain(execution_id: str) -> str:
+    # Only ids that are safe in a URL path segment are followed.
+    return execution_id if execution_id.replace("-", "").replace("_", "").isalnum() else ""
 
 
 # -- the public transports -----------------------------------------------------------------------
@@ -314,15 +337,38 @@ class _Wrapper(Generic[TransportT]):
     ) -> None:
         self.wrapped = transport if transport is not None else self._default_transport()
         pipeline = _pipeline or Pipeline(config, metrics, on_record)
+        self._pipeline = pipeline
+        on_launch: OnLaunch | None = None
+        if pipeline.config.follow_executions:
+            self._make_follower(pipeline)
+            on_launch = self._follow
         self._otel: Any = opentelemetry_transport(
-            self._observer(pipeline), tracer_provider, pipeline.redactor, pipeline.internal_error
+            self._observer(pipeline, on_launch),
+            tracer_provider,
+            pipeline.redactor,
+            pipeline.internal_error,
         )
 
     def _default_transport(self) -> TransportT:
         raise NotImplementedError
 
-    def _observer(self, pipeline: Pipeline) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
+    def _observer(
+        self, pipeline: Pipeline, on_launch: OnLaunch | None
+    ) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
         raise NotImplementedError
+
+    def _make_follower(self, pipeline: Pipeline) -> None:
+        raise NotImplementedError
+
+    def _follow(self, call: Call, record: CallRecord) -> None:
+        execution_id = record.execution_id
+        follower = self.follower
+        if execution_id is None or follower is None or execution_id != _plain(execution_id):
+            return
+        url, headers = job_parts(call.url, call.request_headers, execution_id)
+        follower.add(execution_id, url, headers)
+
+    follower: Follower | AsyncFollower | None = None
 
 
 class FlowScopeTransport(_Wrapper[httpx.BaseTransport], httpx.BaseTransport):
@@ -335,17 +381,26 @@ class FlowScopeTransport(_Wrapper[httpx.BaseTransport], httpx.BaseTransport):
     Also takes ``config``, ``tracer_provider`` and ``metrics``, as :func:`flowscope.instrument`.
     """
 
+    follower: Follower | None = None
+
     def _default_transport(self) -> httpx.BaseTransport:
         return httpx.HTTPTransport()
 
-    def _observer(self, pipeline: Pipeline) -> httpx.BaseTransport:
-        return _Observe(self.wrapped, pipeline)
+    def _observer(self, pipeline: Pipeline, on_launch: OnLaunch | None) -> httpx.BaseTransport:
+        return _Observe(self.wrapped, pipeline, on_launch)
+
+    def _make_follower(self, pipeline: Pipeline) -> None:
+        config = pipeline.config
+        plan = FollowPlan(config, PollBudget.shared(config.follow_max_polls_per_minute))
+        self.follower = Follower(plan, self.handle_request, pipeline.metrics.follow_dropped)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response: httpx.Response = self._otel.handle_request(request)
         return response
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         self._otel.close()
 
     def __enter__(self) -> FlowScopeTransport:
@@ -353,23 +408,36 @@ class FlowScopeTransport(_Wrapper[httpx.BaseTransport], httpx.BaseTransport):
         return self
 
     def __exit__(self, *args: Any) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         self.wrapped.__exit__(*args)
 
 
 class AsyncFlowScopeTransport(_Wrapper[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The ``httpx.AsyncBaseTransport`` twin of :class:`FlowScopeTransport`."""
 
+    follower: AsyncFollower | None = None
+
     def _default_transport(self) -> httpx.AsyncBaseTransport:
         return httpx.AsyncHTTPTransport()
 
-    def _observer(self, pipeline: Pipeline) -> httpx.AsyncBaseTransport:
-        return _AsyncObserve(self.wrapped, pipeline)
+    def _observer(self, pipeline: Pipeline, on_launch: OnLaunch | None) -> httpx.AsyncBaseTransport:
+        return _AsyncObserve(self.wrapped, pipeline, on_launch)
+
+    def _make_follower(self, pipeline: Pipeline) -> None:
+        config = pipeline.config
+        plan = FollowPlan(config, PollBudget.shared(config.follow_max_polls_per_minute))
+        self.follower = AsyncFollower(
+            plan, self.handle_async_request, pipeline.metrics.follow_dropped
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response: httpx.Response = await self._otel.handle_async_request(request)
         return response
 
     async def aclose(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
         await self._otel.aclose()
 
     async def __aenter__(self) -> AsyncFlowScopeTransport:
@@ -377,4 +445,6 @@ class AsyncFlowScopeTransport(_Wrapper[httpx.AsyncBaseTransport], httpx.AsyncBas
         return self
 
     async def __aexit__(self, *args: Any) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
         await self.wrapped.__aexit__(*args)

@@ -14,6 +14,7 @@ __all__ = [
     "OTHER",
     "SENTINELS",
     "UNKNOWN",
+    "UNOBSERVED",
     "is_json_media",
     "json_type_name",
     "media_type",
@@ -28,6 +29,8 @@ UNKNOWN = "__unknown__"
 NONE = "__none__"
 #: A label value folded away because its label reached its limit.
 OTHER = "__other__"
+#: The ``status`` of a launched execution forgotten before its outcome was seen.
+UNOBSERVED = "__unobserved__"
 #: Values flowscope itself produces; they never take a slot from a bounded label.
 SENTINELS = frozenset({MISSING, UNKNOWN, NONE, OTHER})
 

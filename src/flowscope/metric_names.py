@@ -15,6 +15,12 @@ __all__ = [
     "DURATION_COUNT",
     "ERRORS",
     "ERROR_FIELDS",
+    "EXECUTIONS",
+    "EXECUTIONS_IN_FLIGHT",
+    "EXECUTION_DURATION",
+    "EXECUTION_DURATION_BUCKET",
+    "EXECUTION_DURATION_COUNT",
+    "FOLLOW_DROPPED",
     "INTERNAL_ERRORS",
     "LABEL_OVERFLOW",
     "NAMESPACE",
@@ -55,3 +61,13 @@ RATELIMIT_ALLOWED = "flowscope_ratelimit_allowed"
 RATELIMIT_USED = "flowscope_ratelimit_used"
 #: Gauge: seconds until the rate-limit window starts again (``host``).
 RATELIMIT_RESET = "flowscope_ratelimit_reset_seconds"
+#: Counter: executions by outcome, once each (``flow``, ``status``, ``error_code``).
+EXECUTIONS = "flowscope_executions_total"
+#: Histogram: dateCompleted - dateLaunched of each execution, once (``flow``, ``status``).
+EXECUTION_DURATION = "flowscope_execution_duration_seconds"
+EXECUTION_DURATION_BUCKET = EXECUTION_DURATION + "_bucket"
+EXECUTION_DURATION_COUNT = EXECUTION_DURATION + "_count"
+#: Gauge: executions launched here whose outcome is not seen yet (``flow``).
+EXECUTIONS_IN_FLIGHT = "flowscope_executions_in_flight"
+#: Counter: launches follow_executions gave up on (``reason``: queue_full, timeout, gone).
+FOLLOW_DROPPED = "flowscope_follow_dropped_total"

@@ -11,7 +11,7 @@ from flowscope._sinks import hint_line
 if TYPE_CHECKING:
     from flowscope import CallRecord, Hint
 
-__all__ = ["failure_lines", "hint_line", "indent", "pretty"]
+__all__ = ["execution_lines", "failure_lines", "hint_line", "indent", "pretty"]
 
 
 def headline(record: CallRecord) -> str:
@@ -47,6 +47,27 @@ def failure_lines(record: CallRecord, *, bodies: bool = True) -> list[str]:
         lines.append(f"error body (redacted){cut}:")
         lines.append(indent(pretty(record.response_body.text)))
     lines.extend(hint_lines(record.hints, bodies))
+    return lines
+
+
+def execution_lines(record: CallRecord) -> list[str]:
+    """How an execution ended, from the record of the poll that showed it: status, reason,
+    flowErrorInfo, duration, the launch's trace and the hints its payload gives."""
+    execution = record.execution
+    if execution is None:
+        return []
+    error = execution.error
+    duration = execution.duration_s
+    lines = [
+        f"status: {execution.status}",
+        f"  completion reason: {execution.completion_reason or '-'}",
+        f"  error code:        {execution.error_code or '-'}",
+        f"  error message:     {(error.message if error is not None else None) or '-'}",
+        f"  duration:          {f'{duration:g} s' if duration is not None else '-'}",
+        f"  launch trace id:   {execution.launch_trace_id or '-'}",
+    ]
+    if record.hints:
+        lines.extend(["hints:", *(f"  {hint_line(hint)}" for hint in record.hints)])
     return lines
 
 

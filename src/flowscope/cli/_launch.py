@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ._common import CliError, LastRecord, shown_url, tracer_provider
-from ._format import failure_lines, headline, indent, pretty
+from ._format import execution_lines, failure_lines, headline, indent, pretty
 from ._regions import api_base_for_region, login_base_for
 
 if TYPE_CHECKING:
@@ -257,11 +257,17 @@ def _wait(
             return 1
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
-    out.write(f"status: {status}\n")
+    # The outcome as flowscope recorded it: what the span, the metrics and the logs say too.
+    record = records.take()
+    shown_lines = execution_lines(record) if record is not None else []
+    out.write("\n".join(shown_lines or [f"status: {status}"]) + "\n")
     if document.get("outputData") is not None:
         shown = redactor.json(document["outputData"]).value
         out.write("outputData:\n" + indent(json.dumps(shown, indent=2)) + "\n")
-    if document.get("flowErrorInfo") is not None:
+    execution = record.execution if record is not None else None
+    if execution is not None and execution.error_body is not None:
+        out.write("flowErrorInfo (redacted):\n" + indent(pretty(execution.error_body)) + "\n")
+    elif document.get("flowErrorInfo") is not None:
         shown = redactor.json(document["flowErrorInfo"]).value
         out.write("flowErrorInfo:\n" + indent(json.dumps(shown, indent=2)) + "\n")
     return 0 if status == "COMPLETED" else 1

@@ -9,7 +9,7 @@ from typing import IO, TYPE_CHECKING
 
 from flowscope._vocabulary import MISSING, NONE
 
-from ._format import failure_lines, headline
+from ._format import execution_lines, failure_lines, headline
 
 if TYPE_CHECKING:
     from flowscope import CallRecord
@@ -40,6 +40,11 @@ class CallTally:
         self.hinted = 0
         #: Failed calls without a hint, by (status or exception type, error code).
         self.unhinted: Counter[tuple[str, str]] = Counter()
+        #: How executions ended, each counted once, as flowscope saw it in the polls.
+        self.outcomes: Counter[str] = Counter()
+        #: A poll that showed an execution FAILED (or ERROR): the first whose launch explains
+        #: it, else the first.
+        self.failed_execution: CallRecord | None = None
 
     def __call__(self, record: CallRecord) -> None:
         status = record.status_code
@@ -50,6 +55,15 @@ class CallTally:
             else:
                 what = str(status) if status is not None else (record.exception_type or "-")
                 self.unhinted[(what, record.error_code or NONE)] += 1
+        execution = record.execution
+        if execution is not None and execution.counted:
+            self.outcomes[execution.status] += 1
+            shown = self.failed_execution
+            # The first failure, or the first one its launch explains (hints), which teaches more.
+            if execution.status in ("FAILED", "ERROR") and (
+                shown is None or (record.hints and not shown.hints)
+            ):
+                self.failed_execution = record
         if status is None:
             return  # no response: counted as a transport error, not as a request
         if record.operation != "launch":
@@ -94,6 +108,8 @@ class Report:
     failed: int = 0
     hinted: int = 0
     unhinted: list[tuple[str, str, int]] = field(default_factory=list)  # (status, code, count)
+    outcomes: Counter[str] = field(default_factory=Counter)  # execution status -> executions
+    failed_execution: CallRecord | None = None
 
     @classmethod
     def build(
@@ -117,6 +133,8 @@ class Report:
             failed=tally.failed,
             hinted=tally.hinted,
             unhinted=[(s, c, n) for (s, c), n in tally.unhinted.most_common(_TOP)],
+            outcomes=Counter(tally.outcomes),
+            failed_execution=tally.failed_execution,
         )
 
 
@@ -143,7 +161,7 @@ def _calls_line(report: Report) -> str:
         launches += f" ({stats.burst_launches} in {stats.bursts} batch burst{plural})"
     parts = [launches]
     if stats.polls:
-        done = ", ".join(f"{n} {s}" for s, n in sorted(stats.statuses.items()))
+        done = ", ".join(f"{n} {s}" for s, n in sorted(report.outcomes.items()))
         parts.append(f"{stats.polls} execution polls ({done or 'none finished'})")
     parts.append(f"{stats.version_reads} flow version reads")
     parts.append(
@@ -169,6 +187,16 @@ def _example_lines(example: Example) -> list[str]:
         example.title,
         f"    {head}",
         *(f"    {line}" for line in failure_lines(record, bodies=False)),
+    ]
+
+
+def _failed_execution_lines(report: Report) -> list[str]:
+    record = report.failed_execution
+    if record is None:
+        return ["none failed"]
+    return [
+        f"{record.flow_label}: execution {record.execution_id or '-'}",
+        *execution_lines(record),
     ]
 
 
@@ -210,6 +238,9 @@ def _render_plain(report: Report, interrupted: bool) -> str:
     if not report.examples:
         lines.append("  none")
         lines.append("")
+    lines.append("A launch that succeeded but whose flow then failed, as flowscope followed it")
+    lines.extend("  " + line for line in _failed_execution_lines(report))
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -268,3 +299,9 @@ def _render_rich(report: Report, out: IO[str], interrupted: bool) -> None:
             # Padding keeps long messages indented when the terminal wraps them.
             console.print(Padding(Text(line.strip()), (0, 0, 0, 6)))
         console.print()
+    console.print(
+        "[bold]A launch that succeeded but whose flow then failed, as flowscope followed it"
+    )
+    for line in _failed_execution_lines(report):
+        console.print(Padding(Text(line), (0, 0, 0, 2)))
+    console.print()

@@ -156,8 +156,13 @@ class _Execution:
     flow: SandboxFlow
     started: float  # monotonic
     launched_at: float  # wall clock
-    #: ``None`` when the execution is going to fail.
+    #: How it ends: ``COMPLETED``, ``FAILED``, ``ERROR`` or ``TERMINATED``.
+    status: str
+    #: ``outputData`` of a completed execution.
     output: dict[str, Any] | None
+    #: Why a ``FAILED`` execution failed: ``("input", variable)``, ``("action", "")`` or
+    #: ``("timeout", "")``.
+    failure: tuple[str, str] | None = None
 
 
 @dataclass
@@ -451,6 +456,9 @@ class FlowApi:
         if not isinstance(inputs, dict):
             reason = f"must be a JSON object, not {_kind(inputs)}"
             raise Refused.error(errors.invalid_value("inputData", reason, cid))
+        if flow.ignores_unprefixed_inputs:
+            # Accepted and dropped without a word: the variable keeps its initial value.
+            inputs = {key: value for key, value in inputs.items() if key.startswith("Flow.")}
         problems = self._checkers[flow.id].problems(inputs)
         if problems:
             raise Refused.error(errors.bad_inputs(flow, problems, cid))
@@ -473,12 +481,24 @@ class FlowApi:
         else:
             completed = execution.launched_at + self.execution_seconds
             result["dateCompleted"] = documents.iso(completed)
-            if execution.output is None:
-                result["status"] = "FAILED"
-                result["flowErrorInfo"] = errors.flow_failed(flow, call.correlation_id)
-            else:
-                result["status"] = "COMPLETED"
+            result["status"] = execution.status
+            cid = call.correlation_id
+            if execution.status == "COMPLETED":
+                result["completionReason"] = "Flow completed"
                 result["outputData"] = execution.output
+            elif execution.status == "TERMINATED":
+                result["completionReason"] = "Terminated by a user"
+            elif execution.status == "ERROR":
+                result["completionReason"] = "Flow runtime error"
+                result["flowErrorInfo"] = errors.flow_error(flow, cid)
+            else:
+                result["completionReason"] = "Flow failed"
+                kind, variable = execution.failure or ("action", "")
+                if kind == "input":
+                    result["flowErrorInfo"] = errors.flow_input_missing(flow, variable, cid)
+                else:
+                    timed_out = kind == "timeout"
+                    result["flowErrorInfo"] = errors.flow_failed(flow, cid, timed_out=timed_out)
         result["selfUri"] = self_uri
         return Reply.json(200, result)
 
@@ -508,13 +528,27 @@ class FlowApi:
         # Every random draw happens here, in launch order, so a seed replays the same outcomes
         # however the executions are polled.
         with self._lock:
-            fails = self._rng.random() < flow.fail_rate
+            draw = self._rng.random()
             execution_id = _execution_id(self._rng)
-            output = None if fails else make_output(flow.output_schema, inputs, self._rng)
+            missing = next((n for n in flow.required_inputs if inputs.get(n) is None), None)
+            failure: tuple[str, str] | None = None
+            output = None
+            if missing is not None:
+                status, failure = "FAILED", ("input", missing)
+            elif draw < flow.fail_rate:
+                status = "FAILED"
+                failure = ("timeout", "") if self._rng.random() < 0.25 else ("action", "")
+            elif draw < flow.fail_rate + flow.error_rate:
+                status = "ERROR"
+            elif draw < flow.fail_rate + flow.error_rate + flow.terminate_rate:
+                status = "TERMINATED"
+            else:
+                status = "COMPLETED"
+                output = make_output(flow.output_schema, inputs, self._rng)
             shown = name if isinstance(name, str) and name else ""
             shown = shown or f"{flow.name} {documents.iso(launched_at)}"
             self._executions[execution_id] = _Execution(
-                execution_id, shown, flow, self._clock(), launched_at, output
+                execution_id, shown, flow, self._clock(), launched_at, status, output, failure
             )
             if len(self._executions) > _MAX_EXECUTIONS:
                 self._executions.popitem(last=False)

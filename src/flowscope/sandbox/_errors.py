@@ -25,6 +25,7 @@ __all__ = [
     "BAD_CREDENTIALS",
     "BODY_TOO_LARGE",
     "CREDENTIALS_EXPIRED",
+    "FLOW_FAILURE_CODES",
     "INTERNAL_ERROR",
     "SERVICE_UNAVAILABLE",
     "UNSUPPORTED_MEDIA_TYPE",
@@ -34,7 +35,9 @@ __all__ = [
     "bad_request",
     "error_body",
     "flow_deleted",
+    "flow_error",
     "flow_failed",
+    "flow_input_missing",
     "generic_code",
     "invalid_value",
     "missing_field",
@@ -202,11 +205,30 @@ _FLOW_DELETED = ErrorKind(
     "Flow {flowName} ({flowId}) has been deleted.",
     "Flow {flowId} has been deleted.",
 )
+# How executions end. The platform does not publish its flowErrorInfo codes: these model them.
 _FLOW_FAILED = ErrorKind(
     500,
+    "flow.data.action.failed",
+    "Flow {flowName} failed: data action {action} returned an error.",
+    "Flow {flowName} failed: data action {action} returned an error.",
+)
+_FLOW_TIMED_OUT = ErrorKind(
+    504,
+    "flow.data.action.timeout",
+    "Flow {flowName} failed: data action {action} did not answer in time.",
+    "Flow {flowName} failed: data action {action} did not answer in time.",
+)
+_FLOW_INPUT_MISSING = ErrorKind(
+    400,
+    "flow.variable.not.set",
+    "Flow {flowName} failed: variable {variable} has no value.",
+    "Flow {flowName} failed: variable {variable} has no value.",
+)
+_FLOW_ERROR = ErrorKind(
+    500,
     "internal.server.error",
-    "Flow {flowName} failed: a data action returned an error.",
-    "Flow {flowName} failed: a data action returned an error.",
+    "Flow {flowName} stopped: the flow runtime had an internal error.",
+    "Flow {flowName} stopped: the flow runtime had an internal error.",
 )
 
 _GENERIC_CODES: dict[int, str] = {
@@ -311,10 +333,38 @@ def flow_deleted(flow: SandboxFlow, correlation_id: str) -> ErrorBody:
     return body
 
 
-def flow_failed(flow: SandboxFlow, correlation_id: str) -> ErrorBody:
-    """The ``flowErrorInfo`` of a ``FAILED`` execution."""
-    details = [{"errorCode": "DATA_ACTION_FAILED", "entityId": flow.id}]
-    return _FLOW_FAILED.body(correlation_id, details=details, flowName=flow.name)
+#: The ``flowErrorInfo`` codes a ``FAILED`` execution of the sandbox may show.
+FLOW_FAILURE_CODES = (_FLOW_FAILED.code, _FLOW_TIMED_OUT.code, _FLOW_INPUT_MISSING.code)
+
+
+def flow_failed(
+    flow: SandboxFlow, correlation_id: str, *, timed_out: bool = False, action: str = ""
+) -> ErrorBody:
+    """The ``flowErrorInfo`` of an execution a data action made fail."""
+    action = action or f"{flow.name} Lookup"
+    kind, detail = (
+        (_FLOW_TIMED_OUT, "DATA_ACTION_TIMEOUT")
+        if timed_out
+        else (
+            _FLOW_FAILED,
+            "DATA_ACTION_FAILED",
+        )
+    )
+    details = [{"errorCode": detail, "entityId": flow.id, "entityName": action}]
+    return kind.body(correlation_id, details=details, flowName=flow.name, action=action)
+
+
+def flow_input_missing(flow: SandboxFlow, variable: str, correlation_id: str) -> ErrorBody:
+    """The ``flowErrorInfo`` of an execution that needed an input the launch did not give."""
+    details = [{"errorCode": "VARIABLE_NOT_SET", "fieldName": variable, "entityId": flow.id}]
+    return _FLOW_INPUT_MISSING.body(
+        correlation_id, details=details, flowName=flow.name, variable=variable
+    )
+
+
+def flow_error(flow: SandboxFlow, correlation_id: str) -> ErrorBody:
+    """The ``flowErrorInfo`` of an execution that ended ``ERROR``."""
+    return _FLOW_ERROR.body(correlation_id, flowName=flow.name)
 
 
 def oauth_error(error: str, description: str) -> dict[str, str]:

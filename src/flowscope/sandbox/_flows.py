@@ -21,9 +21,14 @@ __all__ = ["SandboxFlow", "default_flows", "make_output"]
 class SandboxFlow:
     """A published flow as the sandbox serves it.
 
-    ``fail_rate`` is the probability that an execution ends ``FAILED``; a ``deleted`` flow answers
-    launches with 410 ``architect.flow.deleted``. ``type`` is the platform's flow type
-    (``WORKFLOW``, ``INBOUNDCALL``...); only workflows can be launched, the others answer 400.
+    ``fail_rate`` is the probability that an execution ends ``FAILED`` (a data action failed
+    or timed out), ``error_rate`` ``ERROR`` and ``terminate_rate`` ``TERMINATED``; a ``deleted``
+    flow answers launches with 410 ``architect.flow.deleted``. An execution launched without one
+    of the ``required_inputs`` ends ``FAILED`` (``flow.variable.not.set``). A flow that
+    ``ignores_unprefixed_inputs`` accepts input keys without the ``Flow.`` prefix and drops them,
+    as the platform does for some flows, instead of refusing them. ``type`` is the platform's
+    flow type (``WORKFLOW``, ``INBOUNDCALL``...); only workflows can be launched, the others
+    answer 400.
     """
 
     id: str
@@ -34,6 +39,10 @@ class SandboxFlow:
     fail_rate: float = 0.0
     deleted: bool = False
     type: str = "WORKFLOW"
+    error_rate: float = 0.0
+    terminate_rate: float = 0.0
+    required_inputs: tuple[str, ...] = ()
+    ignores_unprefixed_inputs: bool = False
 
 
 def default_flows() -> list[SandboxFlow]:
@@ -53,6 +62,10 @@ def default_flows() -> list[SandboxFlow]:
             fail_rate=float(entry.get("failRate", 0.0)),
             deleted=bool(entry.get("deleted", False)),
             type=entry.get("type", "WORKFLOW"),
+            error_rate=float(entry.get("errorRate", 0.0)),
+            terminate_rate=float(entry.get("terminateRate", 0.0)),
+            required_inputs=tuple(entry.get("requiredInputs", ())),
+            ignores_unprefixed_inputs=bool(entry.get("ignoresUnprefixedInputs", False)),
         )
         for entry in document["flows"]
     ]
