@@ -23,7 +23,7 @@ from ._config import FlowScopeConfig
 from ._errors import ErrorReport, parse_error_body
 from ._hints import Hint, diagnose_launch
 from ._record import CallRecord, CapturedBody
-from ._redact import REDACTED, Redactor
+from ._redact import REDACTED, CallRedaction, Redactor, holds_card_number
 from ._routes import RouteMatch, RouteTable
 from ._sinks import log_failure, write_span
 
@@ -45,6 +45,9 @@ NONE = "__none__"
 CURRENT_SPAN: ContextVar[Span | None] = ContextVar("flowscope_span", default=None)
 #: The record of the call that just finished, for the response hook to finish the span with.
 LAST_RECORD: ContextVar[CallRecord | None] = ContextVar("flowscope_record", default=None)
+#: The redaction of the flow call in flight, for what the tracer writes itself (the exception
+#: event, captured response headers): it removes the request's secrets from those too.
+CALL_REDACTION: ContextVar[CallRedaction | None] = ContextVar("flowscope_redaction", default=None)
 #: Request extension a retrying client sets on a resend (1, 2...), so each attempt's span says so.
 RESEND_COUNT_EXTENSION = "flowscope.resend_count"
 
@@ -75,6 +78,8 @@ class Call:
     started: float
     flow_id: str
     flow_version: str | None
+    #: Redacts this call's request and removes its secrets from everything shown about it.
+    redaction: CallRedaction
 
 
 def _header(headers: Mapping[str, str] | httpx.Headers, name: str) -> str | None:
@@ -102,7 +107,9 @@ class Engine:
     def __init__(self, config: FlowScopeConfig | None, metrics: FlowMetrics | None) -> None:
         self.config = config or FlowScopeConfig()
         self.redactor = Redactor(
-            redact_keys=self.config.redact_keys, redact_patterns=self.config.redact_patterns
+            redact_keys=self.config.redact_keys,
+            redact_patterns=self.config.redact_patterns,
+            redact_pii=self.config.redact_pii,
         )
         self.routes = RouteTable(self.config.route_list)
         if metrics is None:
@@ -148,6 +155,7 @@ class Engine:
     def begin(self, request: httpx.Request, span: Span | None = None) -> Call | None:
         """Match the route and note what was sent; ``None`` for calls that are not flow calls."""
         _note_resend(request, span)
+        CALL_REDACTION.set(None)
         match = self.routes.match(request.method, request.url.path)
         if match is None:
             return None
@@ -158,21 +166,27 @@ class Engine:
             body = None
         size = len(body) if body is not None else _int(_header(request.headers, "content-length"))
         flow_id, version = self._request_flow(match, body)
-        return Call(
+        url = str(request.url)
+        headers = [(k, v) for k, v in request.headers.multi_items()]
+        # No header at all is itself a finding (the platform answers 415), unlike "unknown".
+        request_type = _header(request.headers, "content-type") or ("" if body else None)
+        call = Call(
             match=match,
             method=request.method,
-            url=str(request.url),
+            url=url,
             path=request.url.path,
-            request_headers=[(k, v) for k, v in request.headers.multi_items()],
+            request_headers=headers,
             request_body=body,
             request_size=size,
-            # No header at all is itself a finding (the platform answers 415), unlike "unknown".
-            request_type=_header(request.headers, "content-type") or ("" if body else None),
+            request_type=request_type,
             span=span,
             started=time.perf_counter(),
             flow_id=flow_id,
             flow_version=version,
+            redaction=self.redactor.for_call(url, headers, body, request_type),
         )
+        CALL_REDACTION.set(call.redaction)
+        return call
 
     def _request_flow(self, match: RouteMatch, body: bytes | None) -> tuple[str, str | None]:
         op = match.operation
@@ -239,7 +253,7 @@ class Engine:
                 call.flow_version,
                 self._execution_from_path(call),
                 exception_type=type(exc).__qualname__,
-                exception_message=self.redactor.text(str(exc)).value,
+                exception_message=call.redaction.text(str(exc)).value,
                 hints=tuple(self._hints(call)),
                 request_body=self._request_capture(call),
             )
@@ -279,7 +293,7 @@ class Engine:
             flow_name=None,
             flow_version=None,
             execution_id=None,
-            url=self.redactor.url(call.url).value,
+            url=call.redaction.request_url.value,
             status_code=status,
             outcome=_status_outcome(status) if status is not None else "transport_error",
             duration_s=duration,
@@ -322,14 +336,14 @@ class Engine:
                 flow_id,
                 version,
                 execution_id,
-                correlation_id=self._safe_optional(correlation),
+                correlation_id=self._safe_optional(correlation, call),
             )
 
         raw = decoded if decoded is not None else b""
         report = parse_error_body(status, headers, raw[: self.config.capture_limit_bytes])
         ctype = headers.get("content-type", "")
-        body_red = self.redactor.body(raw, ctype, where="response.body")
-        report = self._redact_report(report)
+        body_red = call.redaction.body(raw, ctype, where="response.body")
+        report = self._redact_report(report, call.redaction)
         response_body = _cut(
             body_red.value,
             self.config.capture_limit_bytes,
@@ -338,7 +352,7 @@ class Engine:
             truncated=cut,
             content_type=ctype,
         )
-        resp_header_paths = self.redactor.headers(
+        resp_header_paths = call.redaction.headers(
             list(headers.multi_items()), where="response.header"
         ).paths
         return self._described(
@@ -350,7 +364,7 @@ class Engine:
             execution_id,
             response_paths=(*resp_header_paths, *body_red.paths),
             error=report,
-            correlation_id=self._safe_optional(correlation or report.correlation_id),
+            correlation_id=self._safe_optional(correlation or report.correlation_id, call),
             hints=tuple(self._hints(call)),
             request_body=self._request_capture(call),
             response_body=response_body,
@@ -375,10 +389,10 @@ class Engine:
             operation=call.match.operation,
             template=call.match.template,
             method=call.method,
-            flow_id=self._safe_id(flow_id),
+            flow_id=self._safe_id(flow_id, call),
             flow_name=self.config.flow_names.get(flow_id),
-            flow_version=self._safe_optional(version),
-            execution_id=self._safe_optional(execution_id),
+            flow_version=self._safe_optional(version, call),
+            execution_id=self._safe_optional(execution_id, call),
             url=url,
             status_code=status,
             outcome="transport_error" if status is None else _status_outcome(status),
@@ -420,14 +434,14 @@ class Engine:
         return call.match.params.get("flowExecutionId")
 
     def _redacted_request(self, call: Call) -> tuple[str, tuple[str, ...]]:
-        url = self.redactor.url(call.url)
-        hdrs = self.redactor.headers(call.request_headers, where="header")
+        url = call.redaction.request_url
+        hdrs = call.redaction.request_headers
         return url.value, (*url.paths, *hdrs.paths)
 
     def _request_capture(self, call: Call) -> CapturedBody | None:
-        if not self.config.capture_request_body or call.request_body is None:
+        red = call.redaction.request_body
+        if not self.config.capture_request_body or call.request_body is None or red is None:
             return None
-        red = self.redactor.body(call.request_body, call.request_type, where="request.body")
         return _cut(
             red.value,
             self.config.capture_limit_bytes,
@@ -448,37 +462,45 @@ class Engine:
             body_size=call.request_size,
             input_schema=schema,
         )
-        return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
+        text = call.redaction.text
+        return [Hint(h.code, text(h.message).value, h.field) for h in hints]
 
-    def _redact_report(self, report: ErrorReport) -> ErrorReport:
-        text = self.redactor.text
+    def _redact_report(self, report: ErrorReport, redaction: CallRedaction) -> ErrorReport:
+        text = redaction.text
+        # As one object, so a short value is removed where a sibling names its key.
+        params = redaction.json({k: str(v) for k, v in report.message_params.items()}).value
         return replace(
             report,
             code=text(report.code).value if report.code else report.code,
             message=text(report.message).value if report.message else report.message,
             fields=tuple(text(f).value for f in report.fields),
-            message_params={k: text(str(v)).value for k, v in report.message_params.items()},
+            message_params={str(k): str(v) for k, v in params.items()},
             text="",
             document=None,
         )
 
-    def _safe_id(self, flow_id: str) -> str:
+    def _safe_id(self, flow_id: str, call: Call) -> str:
         """An id from the request or the network, as it may leave the process.
 
         Ids are chosen by callers and servers: one may be a JWT (which fits the plain-id
         alphabet) or ``access_token:...``, be megabytes long, hold a newline (a forged log line)
         or a lone surrogate (valid JSON, not UTF-8: the OTLP exporter would drop the whole batch).
         """
-        if self._plain_ids and _PLAIN_ID.fullmatch(flow_id) and not flow_id.startswith("eyJ"):
+        if (
+            self._plain_ids
+            and _PLAIN_ID.fullmatch(flow_id)
+            and not flow_id.startswith("eyJ")
+            and not (self.config.redact_pii and holds_card_number(flow_id))
+        ):
             return flow_id  # a UUID or an opaque token: nothing in it can be a secret we know
-        value = self.redactor.text(flow_id).value
+        value = call.redaction.text(flow_id).value
         value = value[:_MAX_ID_CHARS] if isinstance(value, str) else REDACTED
         if not value.isprintable():
             value = "".join(ch if ch.isprintable() else "_" for ch in value)
         return value
 
-    def _safe_optional(self, value: str | None) -> str | None:
-        return None if value is None else self._safe_id(value)
+    def _safe_optional(self, value: str | None, call: Call) -> str | None:
+        return None if value is None else self._safe_id(value, call)
 
     def _trace_ids(self, call: Call) -> tuple[str | None, str | None]:
         span = call.span

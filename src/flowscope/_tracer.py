@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, NoOpTracer, Span, SpanKind, Status, StatusCode
 
+from ._engine import CALL_REDACTION
+
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.util import types
 
     from ._engine import Engine
+    from ._redact import CallRedaction, Redactor
 
 __all__ = ["GuardedTracerProvider"]
 
@@ -133,17 +136,28 @@ class _GuardedTracer(trace.Tracer):
         try:
             yield span
         except BaseException as exc:
+            redactor = self._call_redactor()
             if isinstance(exc, Exception):
-                self._record_exception(span, exc, record_exception, set_status_on_exception)
+                self._record_exception(
+                    span, exc, record_exception, set_status_on_exception, redactor
+                )
             if self._captures_headers:
-                self._scrub_headers(span)
+                self._scrub_headers(span, redactor)
             self._exit(manager, exc)
             raise
+        redactor = self._call_redactor()
         if self._captures_headers:
-            self._scrub_headers(span)
+            self._scrub_headers(span, redactor)
         self._exit(manager, None)
 
     # -- redaction ---------------------------------------------------------------------------
+
+    def _call_redactor(self) -> Redactor | CallRedaction:
+        """The redaction of the flow call that just ran, which also removes what its request
+        had redacted; the plain redactor for other calls."""
+        redaction = CALL_REDACTION.get()
+        CALL_REDACTION.set(None)
+        return redaction if redaction is not None else self._engine.redactor
 
     def _redact_attributes(self, attributes: types.Attributes) -> types.Attributes:
         if not attributes:
@@ -157,21 +171,21 @@ class _GuardedTracer(trace.Tracer):
                     out[key] = redactor.url(value).value
             for key, value in attributes.items():
                 if key.startswith(_HEADER_PREFIXES):
-                    out[key] = self._header_values(key, value)
+                    out[key] = self._header_values(key, value, redactor)
             return out
         except Exception as exc:
             self._engine.internal_error("span", exc)
             return {}
 
-    def _header_values(self, key: str, value: Any) -> Any:
+    def _header_values(self, key: str, value: Any, redactor: Redactor | CallRedaction) -> Any:
         # The instrumentation names attributes http.request.header.<name, "-" as "_">.
         name = key.rsplit(".", 1)[1].replace("_", "-")
-        header_value = self._engine.redactor.header_value
+        header_value = redactor.header_value
         if isinstance(value, str):
             return header_value(name, value)
         return [header_value(name, str(v)) for v in value]
 
-    def _scrub_headers(self, span: Span) -> None:
+    def _scrub_headers(self, span: Span, redactor: Redactor | CallRedaction) -> None:
         """Response headers are captured after the call; redact them before the span ends."""
         try:
             attributes = getattr(span, "attributes", None)
@@ -179,17 +193,24 @@ class _GuardedTracer(trace.Tracer):
                 return
             for key, value in list(attributes.items()):
                 if key.startswith(_HEADER_PREFIXES):
-                    redacted = self._header_values(key, value)
+                    redacted = self._header_values(key, value, redactor)
                     if redacted != (value if isinstance(value, str) else list(value)):
                         span.set_attribute(key, redacted)
         except Exception as exc:
             self._engine.internal_error("span", exc)
 
-    def _record_exception(self, span: Span, exc: Exception, record: bool, set_status: bool) -> None:
+    def _record_exception(
+        self,
+        span: Span,
+        exc: Exception,
+        record: bool,
+        set_status: bool,
+        redactor: Redactor | CallRedaction,
+    ) -> None:
         try:
             if not span.is_recording():
                 return
-            text = self._engine.redactor.text
+            text = redactor.text
             message = text(str(exc)).value
             if record:
                 stack = text("".join(traceback.format_exception(exc))).value
