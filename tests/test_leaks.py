@@ -695,7 +695,6 @@ ECHO_JSON_KINDS = (*ECHO_KEYS, "note_card", "account")
 ECHO_USER_KEY = "customerEmail"
 ECHO_PATTERN = r"acct=(?P<secret>[0-9]{8})"
 CARD_PREFIXES = ("4", "51", "55", "2221", "2720", "34", "37", "6011", "65", "35", "36", "62")
-DIGITS = string.digits
 
 
 def _luhn_digit(body: str) -> str:
@@ -761,21 +760,25 @@ def _tokens() -> st.SearchStrategy[Value]:
     return secrets.map(lambda s: Value("token", s))
 
 
+def _digit_run(length: int) -> st.SearchStrategy[str]:
+    """``length`` digits, not all the same (drawn as one integer: cheaper than a text)."""
+
+    def spell(n: int) -> str:
+        text = str(n).zfill(length)
+        return text if len(set(text)) > 1 else text[:-1] + str((int(text[-1]) + 1) % 10)
+
+    return st.integers(0, 10**length - 1).map(spell)
+
+
 def _digits(kind: str, low: int, high: int) -> st.SearchStrategy[Value]:
-    return (
-        st.text(DIGITS, min_size=low, max_size=high)
-        .filter(lambda s: len(set(s)) > 1)
-        .map(lambda s: Value(kind, s))
-    )
+    return st.integers(low, high).flatmap(_digit_run).map(lambda s: Value(kind, s))
 
 
 @st.composite
 def _cards(draw: st.DrawFn, *, valid: bool) -> Value:
     prefix = draw(st.sampled_from(CARD_PREFIXES))
     length = draw(st.sampled_from((13, 15, 16, 16, 16, 19)))
-    body = prefix + draw(
-        st.text(DIGITS, min_size=length - 1 - len(prefix), max_size=length - 1 - len(prefix))
-    )
+    body = prefix + draw(_digit_run(length - 1 - len(prefix)))
     style = draw(st.sampled_from(("plain", "spaced", "dashed")))
     kind = "card" if valid else "card_typo"
     return Value(kind, _card(body, valid=valid, style=style), body, valid, style)
@@ -813,7 +816,7 @@ def _value(kind: str) -> st.SearchStrategy[Value]:
 
 @st.composite
 def _order_numbers(draw: st.DrawFn) -> str:
-    digits = draw(st.text(DIGITS, min_size=16, max_size=16).filter(lambda s: len(set(s)) > 2))
+    digits = draw(_digit_run(16))
     if _luhn_digit(digits[:-1]) == digits[-1]:
         digits = digits[:-1] + str((int(digits[-1]) + 1) % 10)
     return digits
@@ -1433,3 +1436,49 @@ def test_echoed_secrets_never_leave_the_process_through_the_genesys_sdk(
     sc: EchoScenario, capture_headers: None, echo_rig: EchoRig
 ) -> None:
     _echo_example(sc, echo_rig, send_sdk)
+
+
+def send_failing(rig: EchoRig, sc: EchoScenario, metrics: FlowMetrics) -> str:
+    """The connection fails, and the exception quotes everything the request carried (as a
+    proxy or a protocol library may: ``Illegal header value b'...'``)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        values = received_values(str(request.url), request.headers, request.read())
+        raise httpx.RemoteProtocolError(
+            "peer rejected " + "; ".join(f"{key}={value!r}" for key, _, value in values),
+            request=request,
+        )
+
+    transport = FlowScopeTransport(
+        httpx.MockTransport(handler),
+        config=sc.config(),
+        tracer_provider=rig.provider,
+        metrics=metrics,
+    )
+    with (
+        httpx.Client(transport=transport) as client,
+        pytest.raises(httpx.RemoteProtocolError) as err,
+    ):
+        client.request(**echo_request(sc, "http://127.0.0.1:9"))
+    return str(err.value)
+
+
+@hunt_settings(200)
+@given(sc=echo_scenarios())
+def test_secrets_quoted_by_a_transport_exception_never_leave_the_process(
+    sc: EchoScenario, capture_headers: None, echo_rig: EchoRig
+) -> None:
+    def rerun(s: EchoScenario) -> EchoRun:
+        return echo_rig.run(s, functools.partial(send_failing, echo_rig))
+
+    run = rerun(sc)
+    for v in sc.secrets():  # the caller's exception is untouched and quotes every secret
+        assert v.text in run.response_text
+    assert "flowscope_internal_errors_total{" not in run.exposition
+    exception = run.events["exception"]
+    assert exception["exception.type"] == "httpx.RemoteProtocolError"
+    assert REDACTED in exception["exception.message"] or not sc.secrets()
+    assert "flowscope_transport_errors_total{" in run.exposition
+    if sc.op == "launch":
+        assert run.attributes["flow.id"] == sc.flow_id
+    _count(echo_hunt(sc, run, rerun))

@@ -250,9 +250,28 @@ def _is_card_number(text: str) -> bool:
 #: Values shorter than this are removed only where the response names the key they were under:
 #: ``123`` alone is everywhere (a status, a count), ``123`` next to ``cvv`` is the CVV.
 _ECHO_SHORT = 4
-#: Values shorter than this are removed only as a whole token, so a 4-digit PIN does not cut
-#: holes in ids such as ``ctx-4921-a`` or ``c0a84921``; longer ones are removed anywhere.
+#: Values shorter than this are removed only where they stand alone, so a 4-digit PIN does not
+#: cut holes in ids such as ``ctx-4921-a`` or ``c0a84921``; longer ones are removed anywhere.
 _ECHO_ANYWHERE = 8
+Edges = tuple[str, str]
+#: Not inside a word, an id (``a-4921-b``, ``v4921.2``) or a longer token.
+_TOKEN_EDGES: Edges = (r"(?<![A-Za-z0-9_.\-])", r"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_])")
+#: Numbers of any length are removed only as a whole number: not inside a longer one, nor as
+#: one group of a number written in groups (``0000 0000 0000 4921``), which is a coincidence.
+_NUMBER_EDGES: Edges = (r"(?<![0-9])(?<![0-9][ \-])", r"(?![0-9])(?![ \-][0-9])")
+_SHORT_NUMBER_EDGES: Edges = (
+    _TOKEN_EDGES[0] + r"(?<![0-9] )",
+    _TOKEN_EDGES[1] + r"(?! [0-9])",
+)
+
+
+def _edges(value: str) -> Edges | None:
+    """Where ``value`` must stand to be an echo of it; ``None``: anywhere."""
+    if value.isdigit():
+        return _SHORT_NUMBER_EDGES if len(value) < _ECHO_ANYWHERE else _NUMBER_EDGES
+    return _TOKEN_EDGES if len(value) < _ECHO_ANYWHERE else None
+
+
 _TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _SEPARATORS_RE = re.compile(r"[\s_.\-]+")
 #: The longest string value of a mapping read as a field name (``fieldName: inputData.Flow.pin``).
@@ -290,31 +309,38 @@ class _Echo:
     redaction. Regular expressions are compiled only for values actually found.
     """
 
-    __slots__ = ("_anywhere", "_bounded", "_exact", "_keyed", "_patterns")
+    __slots__ = ("_anywhere", "_edged", "_exact", "_keyed", "_patterns")
 
     def __init__(self, found: Found) -> None:
         anywhere: set[str] = set()
-        bounded: set[str] = set()
+        edged: dict[Edges, set[str]] = {}
+        keyed: dict[str, dict[Edges, set[str]]] = {}
         exact: set[str] = set()
-        keyed: dict[str, set[str]] = {}
         for raw, key in found:
             for value in {raw, raw.strip()}:
                 if not value or value in REDACTED:
                     continue
+                edges = _edges(value)
                 if len(value) < _ECHO_SHORT:
-                    if key:
-                        keyed.setdefault(key, set()).update(_forms(value))
+                    if key and edges is not None:
+                        keyed.setdefault(key, {}).setdefault(edges, set()).update(_forms(value))
                     continue
                 exact.add(value)
-                (bounded if len(value) < _ECHO_ANYWHERE else anywhere).update(_forms(value))
+                if edges is None:
+                    anywhere.update(_forms(value))
+                else:
+                    edged.setdefault(edges, set()).update(_forms(value))
         self._anywhere = _by_length(anywhere)
-        self._bounded = _by_length(bounded)
+        self._edged = {edges: _by_length(forms) for edges, forms in edged.items()}
+        self._keyed = {
+            key: {edges: _by_length(forms) for edges, forms in groups.items()}
+            for key, groups in keyed.items()
+        }
         self._exact = frozenset(exact)
-        self._keyed = {key: _by_length(forms) for key, forms in keyed.items()}
-        self._patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self._patterns: dict[tuple[Edges, tuple[str, ...]], re.Pattern[str]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._anywhere or self._bounded or self._keyed)
+        return bool(self._anywhere or self._edged or self._keyed)
 
     def scrub(self, text: str, named: Iterable[str] = ()) -> tuple[str, bool]:
         """Remove every remembered value from ``text``; ``named``: keys the context names."""
@@ -323,14 +349,13 @@ class _Echo:
             if form in text:
                 text = text.replace(form, REDACTED)
                 changed = True
-        if self._bounded:
-            text, hit = self._sub_tokens(self._bounded, text)
+        for edges, forms in self._edged.items():
+            text, hit = self._sub(forms, text, edges)
             changed = changed or hit
         if self._keyed:
             for key in {*named, *self._named_in(text)}:
-                forms = self._keyed.get(key)
-                if forms:
-                    text, hit = self._sub_tokens(forms, text)
+                for edges, forms in self._keyed.get(key, {}).items():
+                    text, hit = self._sub(forms, text, edges)
                     changed = changed or hit
         return text, changed
 
@@ -339,7 +364,7 @@ class _Echo:
         shown = str(value)
         if shown in self._exact:
             return True
-        return any(shown in self._keyed.get(key, ()) for key in named)
+        return any(shown in forms for key in named for forms in self._keyed.get(key, {}).values())
 
     def named_by(self, mapping: dict[Any, Any]) -> frozenset[str]:
         """Keys of short values that a JSON object names, by a key of its own or a field name
@@ -362,17 +387,16 @@ class _Echo:
         tokens = {_normalise(token)[0] for token in _TOKEN_RE.findall(text)}
         return tokens.intersection(candidates)
 
-    def _sub_tokens(self, forms: tuple[str, ...], text: str) -> tuple[str, bool]:
+    def _sub(self, forms: tuple[str, ...], text: str, edges: tuple[str, str]) -> tuple[str, bool]:
+        """Replace the forms found in ``text`` where they stand between ``edges``."""
         hits = tuple(form for form in forms if form in text)
         if not hits:
             return text, False
-        pattern = self._patterns.get(hits)
+        pattern = self._patterns.get((edges, hits))
         if pattern is None:
             alternation = "|".join(re.escape(form) for form in hits)
-            pattern = re.compile(
-                rf"(?<![A-Za-z0-9_.\-])(?:{alternation})(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_])"
-            )
-            self._patterns[hits] = pattern
+            pattern = re.compile(f"{edges[0]}(?:{alternation}){edges[1]}")
+            self._patterns[edges, hits] = pattern
         text, count = pattern.subn(REDACTED, text)
         return text, count > 0
 
