@@ -1482,3 +1482,118 @@ def test_secrets_quoted_by_a_transport_exception_never_leave_the_process(
     if sc.op == "launch":
         assert run.attributes["flow.id"] == sc.flow_id
     _count(echo_hunt(sc, run, rerun))
+
+
+# -- the echo rule and payment data, as a user reads them -----------------------------------------
+
+PIN_ECHO_BODY = {
+    "message": "Flow.pin: expected number, got string '4921'",
+    "code": "invalid.value",
+    "status": 400,
+    "contextId": "c0ffee00-4921-4b2a-9e51-000000004921",
+    "messageWithParams": "invalid value {value} for {field}",
+    "messageParams": {"field": "Flow.cvv", "value": "123"},
+    "details": [
+        {"errorCode": "invalid.value", "fieldName": "inputData.Flow.cvv", "entityName": "123"},
+        {"errorCode": "invalid.value", "fieldName": "inputData.Flow.orderNumber"},
+    ],
+    "errors": [{"code": "invalid.value", "message": "token Q7t0kenValue-55 is not allowed here"}],
+}
+
+
+def test_a_pin_cvv_and_token_quoted_in_an_error_are_redacted_where_a_user_reads_them(
+    logs: LogCapture, loopback: ScriptedServer
+) -> None:
+    loopback.replies[LAUNCH] = Reply(
+        400,
+        [("Content-Type", "application/json"), ("ININ-Correlation-Id", "corr-4921")],
+        json.dumps(PIN_ECHO_BODY).encode(),
+    )
+    inputs = {
+        "Flow.pin": "4921",
+        "Flow.cvv": "123",
+        "Flow.orderNumber": "4111111111111112",
+        "Flow.notes": "charge 4111 1111 1111 1111 please",
+    }
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
+        )
+        with httpx.Client(transport=transport) as client:
+            response = client.post(
+                loopback.url + LAUNCH,
+                json={"flowId": FLOW_ID, "inputData": inputs},
+                headers={"Authorization": "Bearer Q7t0kenValue-55"},
+            )
+        span = outputs.exporter.get_finished_spans()[0]
+        exposition = metrics_text(outputs.registry)
+        record = logs.records[-1]
+    assert response.json() == PIN_ECHO_BODY  # the caller gets every byte
+    attributes = dict(span.attributes or {})
+    assert (
+        attributes["flow.error.message"] == "Flow.pin: [REDACTED] number, got string '[REDACTED]'"
+    )
+    assert list(attributes["flow.error.fields"]) == [
+        "inputData.Flow.cvv",
+        "inputData.Flow.orderNumber",
+    ]
+    assert attributes["genesys.correlation_id"] == "corr-4921"
+    assert span.status.description == (
+        "400 invalid.value: Flow.pin: [REDACTED] number, got string '[REDACTED]' "
+        "[fields: inputData.Flow.cvv, inputData.Flow.orderNumber]"
+    )
+    events = {e.name: dict(e.attributes or {}) for e in span.events}
+    assert json.loads(events["flow.error.body"]["body"]) == {
+        **PIN_ECHO_BODY,
+        "message": "Flow.pin: [REDACTED] number, got string '[REDACTED]'",
+        "messageParams": {"field": "Flow.cvv", "value": "[REDACTED]"},
+        "details": [
+            {
+                "errorCode": "invalid.value",
+                "fieldName": "inputData.Flow.cvv",
+                "entityName": "[REDACTED]",
+            },
+            {"errorCode": "invalid.value", "fieldName": "inputData.Flow.orderNumber"},
+        ],
+        "errors": [{"code": "invalid.value", "message": "token [REDACTED] is not allowed here"}],
+    }
+    assert json.loads(events["flow.request.body"]["body"])["inputData"] == {
+        "Flow.pin": "[REDACTED]",
+        "Flow.cvv": "[REDACTED]",
+        "Flow.orderNumber": "4111111111111112",
+        "Flow.notes": "charge [REDACTED] please",
+    }
+    report = record.flowscope  # type: ignore[attr-defined]
+    assert report["error"]["message_params"] == {"field": "Flow.cvv", "value": "[REDACTED]"}
+    assert record.getMessage().endswith(
+        "-> 400 invalid.value: Flow.pin: [REDACTED] number, got string '[REDACTED]' "
+        "[fields: inputData.Flow.cvv, inputData.Flow.orderNumber] "
+        f"(correlation id corr-4921, trace id {report['trace_id']})"
+    )
+    assert 'field="inputData.Flow.orderNumber"' in exposition
+
+
+def test_redact_pii_false_from_the_environment_keeps_payment_data_readable(
+    logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWSCOPE_REDACT_PII", "false")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"code": "bad.request", "message": "card 4111111111111111"})
+
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.MockTransport(handler),
+            config=FlowScopeConfig.from_env(),
+            tracer_provider=outputs.provider,
+            metrics=outputs.metrics,
+        )
+        inputs = {"Flow.pin": "4921", "Flow.notes": "card 4111111111111111"}
+        with httpx.Client(transport=transport) as client:
+            client.post(
+                f"http://127.0.0.1:9{LAUNCH}", json={"flowId": FLOW_ID, "inputData": inputs}
+            )
+        span = outputs.exporter.get_finished_spans()[0]
+    events = {e.name: dict(e.attributes or {}) for e in span.events}
+    assert json.loads(events["flow.request.body"]["body"])["inputData"] == inputs
+    assert dict(span.attributes or {})["flow.error.message"] == "card 4111111111111111"
