@@ -1325,20 +1325,19 @@ def _needles(sc: EchoScenario) -> list[str]:
     return out
 
 
-def _found(needle: str, texts: Texts) -> list[tuple[str, str, str]]:
-    """(piece, text name, text) for every place where ``needle`` or a piece of it shows."""
+def _found(needle: str, texts: Texts) -> list[tuple[str, str, str, int]]:
+    """(piece, text name, text, where) for every place ``needle`` or a piece of it shows."""
     digits = needle.replace(" ", "").replace("-", "").isdigit()
     hits = []
     for name, text in texts.items():
         if digits:
             text = _MEASUREMENT.sub("#", text)
         if len(needle) >= PIECE:
-            hits += [(p, name, text) for p in pieces(needle) if p in text]
-        # A short number is looked for as a whole token, and not in binary.
-        elif name != "otlp wire" and re.search(
-            rf"(?<![0-9A-Za-z]){re.escape(needle)}(?![0-9A-Za-z])", text
-        ):
-            hits.append((needle, name, text))
+            hits += [(p, name, text, text.index(p)) for p in pieces(needle) if p in text]
+        elif name != "otlp wire":  # a short number is looked for as a whole token, not in binary
+            match = re.search(rf"(?<![0-9A-Za-z]){re.escape(needle)}(?![0-9A-Za-z])", text)
+            if match:
+                hits.append((needle, name, text, match.start()))
     return hits
 
 
@@ -1351,13 +1350,8 @@ def echo_hunt(sc: EchoScenario, run: EchoRun, rerun: Callable[[EchoScenario], Ec
     hits = [(needle, hit) for needle in _needles(sc) for hit in _found(needle, run.texts)]
     if hits:
         control = rerun(sc.control()).texts
-        hits = [
-            (needle, hit)
-            for needle, hit in hits
-            if not any(p == hit[0] for p, _, _ in _found(hit[0], control))
-        ]
-    for needle, (piece, name, text) in hits:
-        at = text.find(piece) if piece in text else 0
+        hits = [(needle, hit) for needle, hit in hits if not _found(hit[0], control)]
+    for needle, (piece, name, text, at) in hits:
         context = text[max(at - 160, 0) : at + 80]
         raise AssertionError(f"{piece!r} of {needle!r} leaked into {name}: {context!r}")
     return sum(len(t) for t in run.texts.values())

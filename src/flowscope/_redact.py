@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import json as _json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
@@ -200,6 +201,7 @@ def _normalise(name: str) -> tuple[str, list[str]]:
     return "".join(words), words
 
 
+@functools.lru_cache(maxsize=4096)
 def _key_name(name: str) -> str:
     """The last segment of a key, normalised: ``inputData.Flow.card_cvv`` -> ``cardcvv``."""
     return _normalise(name.rsplit(".", 1)[-1])[0]
@@ -227,6 +229,8 @@ def _luhn(digits: str) -> bool:
 
 def holds_card_number(text: str) -> bool:
     """Whether ``text`` holds a card number, by the rule ``redact_pii`` applies."""
+    if _CARD_RE.search(text) is None:
+        return False
     return any(_is_card_number(m.group(0)) for m in _CARD_RE.finditer(text))
 
 
@@ -273,10 +277,11 @@ def _edges(value: str) -> Edges | None:
 
 
 _TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-_SEPARATORS_RE = re.compile(r"[\s_.\-]+")
 #: The longest string value of a mapping read as a field name (``fieldName: inputData.Flow.pin``).
 _FIELD_NAME_CHARS = 200
 
+#: Values that every escaping and encoding leaves as they are (tokens, JWTs, numbers).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._~\-]*\Z")
 #: (value, key) pairs: a value redacted from the request and the normalised name of the key,
 #: header or parameter it was under (``None`` when it was found by its shape).
 Found = list[tuple[str, "str | None"]]
@@ -284,6 +289,8 @@ Found = list[tuple[str, "str | None"]]
 
 def _forms(value: str) -> set[str]:
     """The ways a server may quote ``value`` back: as is, JSON-escaped, URL-encoded."""
+    if _PLAIN_VALUE.match(value):
+        return {value}
     escaped = _json.dumps(value)[1:-1]
     return {
         value,
@@ -301,6 +308,9 @@ def _by_length(forms: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(forms, key=len, reverse=True))
 
 
+Group = tuple[Edges, tuple[str, ...]]
+
+
 class _Echo:
     """The values one call's request had redacted, ready to be found again in its response.
 
@@ -309,9 +319,31 @@ class _Echo:
     redaction. Regular expressions are compiled only for values actually found.
     """
 
-    __slots__ = ("_anywhere", "_edged", "_exact", "_keyed", "_patterns")
+    __slots__ = ("_all", "_anywhere", "_edged", "_exact", "_patterns", "keyed")
 
-    def __init__(self, found: Found) -> None:
+    def __init__(
+        self,
+        anywhere: tuple[str, ...],
+        edged: tuple[Group, ...],
+        keyed: dict[str, tuple[Group, ...]],
+        exact: frozenset[str],
+        patterns: dict[tuple[Edges, tuple[str, ...]], re.Pattern[str]],
+    ) -> None:
+        self._anywhere = anywhere
+        self._edged = edged
+        self.keyed = keyed
+        self._exact = exact
+        self._patterns = patterns
+        # Every form in one tuple: most strings hold none, and one loop says so.
+        self._all = (
+            *anywhere,
+            *(f for _, forms in edged for f in forms),
+            *(f for groups in keyed.values() for _, forms in groups for f in forms),
+        )
+
+    @classmethod
+    def remember(cls, found: Found) -> _Echo | None:
+        """The echo of what a request had redacted; ``None`` when it had nothing."""
         anywhere: set[str] = set()
         edged: dict[Edges, set[str]] = {}
         keyed: dict[str, dict[Edges, set[str]]] = {}
@@ -330,68 +362,105 @@ class _Echo:
                     anywhere.update(_forms(value))
                 else:
                     edged.setdefault(edges, set()).update(_forms(value))
-        self._anywhere = _by_length(anywhere)
-        self._edged = {edges: _by_length(forms) for edges, forms in edged.items()}
-        self._keyed = {
-            key: {edges: _by_length(forms) for edges, forms in groups.items()}
-            for key, groups in keyed.items()
-        }
-        self._exact = frozenset(exact)
-        self._patterns: dict[tuple[Edges, tuple[str, ...]], re.Pattern[str]] = {}
+        if not (anywhere or edged or keyed):
+            return None
+        return cls(
+            _by_length(anywhere),
+            tuple((edges, _by_length(forms)) for edges, forms in edged.items()),
+            {
+                key: tuple((edges, _by_length(forms)) for edges, forms in groups.items())
+                for key, groups in keyed.items()
+            },
+            frozenset(exact),
+            {},
+        )
 
-    def __bool__(self) -> bool:
-        return bool(self._anywhere or self._edged or self._keyed)
+    def within(self, text: str) -> _Echo | None:
+        """Only what ``text`` holds (in some form); ``None`` when it holds nothing.
 
-    def scrub(self, text: str, named: Iterable[str] = ()) -> tuple[str, bool]:
-        """Remove every remembered value from ``text``; ``named``: keys the context names."""
+        A JSON body quotes a value in one of the forms remembered, so its strings are searched
+        for those alone: most error bodies quote nothing, and then cost one scan per form.
+        """
+        anywhere = tuple(form for form in self._anywhere if form in text)
+        edged = _present(self._edged, text)
+        keyed: dict[str, tuple[Group, ...]] = {}
+        if self.keyed:
+            squashed = _squash(text)
+            for key, groups in self.keyed.items():
+                present = _present(groups, text) if key in squashed else ()
+                if present:
+                    keyed[key] = present
+        if not (anywhere or edged or keyed):
+            return None
+        return _Echo(anywhere, edged, keyed, self._exact, self._patterns)
+
+    def scrub(self, text: str, scope: Sequence[dict[Any, Any]] = ()) -> tuple[str, bool]:
+        """Remove every remembered value from ``text``.
+
+        ``scope``: the JSON objects that enclose ``text``; a short value is removed where one of
+        them, or ``text`` itself, names the key it was sent under.
+        """
+        for form in self._all:
+            if form in text:
+                break
+        else:
+            return text, False
         changed = False
         for form in self._anywhere:
             if form in text:
                 text = text.replace(form, REDACTED)
                 changed = True
-        for edges, forms in self._edged.items():
+        for edges, forms in self._edged:
             text, hit = self._sub(forms, text, edges)
             changed = changed or hit
-        if self._keyed:
-            for key in {*named, *self._named_in(text)}:
-                for edges, forms in self._keyed.get(key, {}).items():
+        named: set[str] | None = None
+        for key, groups in self.keyed.items():
+            if not any(form in text for _, forms in groups for form in forms):
+                continue
+            if named is None:
+                named = self._named_in(text) | self._named_by(scope)
+            if key in named:
+                for edges, forms in groups:
                     text, hit = self._sub(forms, text, edges)
                     changed = changed or hit
         return text, changed
 
-    def scalar(self, value: int | float, named: Iterable[str]) -> bool:
+    def scalar(self, value: int | float, scope: Sequence[dict[Any, Any]]) -> bool:
         """Whether a JSON number quotes a remembered value (a PIN sent as ``"4921"``)."""
         shown = str(value)
         if shown in self._exact:
             return True
-        return any(shown in forms for key in named for forms in self._keyed.get(key, {}).values())
+        keys = [k for k, groups in self.keyed.items() if any(shown in f for _, f in groups)]
+        return bool(keys) and not self._named_by(scope).isdisjoint(keys)
 
-    def named_by(self, mapping: dict[Any, Any]) -> frozenset[str]:
-        """Keys of short values that a JSON object names, by a key of its own or a field name
+    def _named_by(self, scope: Sequence[dict[Any, Any]]) -> set[str]:
+        """Keys of short values that JSON objects name, by a key of their own or a field name
         (``{"fieldName": "inputData.Flow.cvv", "entityName": "123"}``)."""
-        if not self._keyed:
-            return frozenset()
         names = set()
-        for key, value in mapping.items():
-            if isinstance(key, str):
-                names.add(_key_name(key))
-            if isinstance(value, str) and len(value) <= _FIELD_NAME_CHARS:
-                names.add(_key_name(value))
-        return frozenset(names.intersection(self._keyed))
+        for mapping in scope:
+            for key, value in mapping.items():
+                if isinstance(key, str):
+                    names.add(_key_name(key))
+                if isinstance(value, str) and len(value) <= _FIELD_NAME_CHARS:
+                    names.add(_key_name(value))
+        return names.intersection(self.keyed)
 
     def _named_in(self, text: str) -> set[str]:
-        squashed = _SEPARATORS_RE.sub("", text.lower())
-        candidates = [key for key in self._keyed if key in squashed]
+        squashed = _squash(text)
+        candidates = [key for key in self.keyed if key in squashed]
         if not candidates:
             return set()
         tokens = {_normalise(token)[0] for token in _TOKEN_RE.findall(text)}
         return tokens.intersection(candidates)
 
-    def _sub(self, forms: tuple[str, ...], text: str, edges: tuple[str, str]) -> tuple[str, bool]:
+    def _sub(self, forms: tuple[str, ...], text: str, edges: Edges) -> tuple[str, bool]:
         """Replace the forms found in ``text`` where they stand between ``edges``."""
-        hits = tuple(form for form in forms if form in text)
-        if not hits:
+        for form in forms:
+            if form in text:
+                break
+        else:
             return text, False
+        hits = tuple(form for form in forms if form in text)
         pattern = self._patterns.get((edges, hits))
         if pattern is None:
             alternation = "|".join(re.escape(form) for form in hits)
@@ -399,6 +468,23 @@ class _Echo:
             self._patterns[edges, hits] = pattern
         text, count = pattern.subn(REDACTED, text)
         return text, count > 0
+
+
+def _present(groups: tuple[Group, ...], text: str) -> tuple[Group, ...]:
+    out = []
+    for edges, forms in groups:
+        found = tuple(form for form in forms if form in text)
+        if found:
+            out.append((edges, found))
+    return tuple(out)
+
+
+_SQUASH = str.maketrans("", "", " _.-\t\n")
+
+
+def _squash(text: str) -> str:
+    """Lower case without separators: where ``card_cvv`` and ``Flow.cardCvv`` read alike."""
+    return text.lower().translate(_SQUASH)
 
 
 class _Node:
@@ -705,15 +791,17 @@ class Redactor:
         text: str,
         found: Found | None = None,
         echo: _Echo | None = None,
-        named: Iterable[str] = (),
+        scope: Sequence[dict[Any, Any]] = (),
     ) -> tuple[str, tuple[str, ...]]:
         short = len(text) <= _CLEAN_CACHE_CHARS
         if short and text in self._clean:
+            if echo is None:
+                return text, ()
             kinds: dict[str, None] = {}
         else:
             text, kinds = self._scrub_rules(text, found, short)
-        if echo:
-            text, echoed = echo.scrub(text, named)
+        if echo is not None:
+            text, echoed = echo.scrub(text, scope)
             if echoed:
                 kinds["echo"] = None
         return text, tuple(kinds)
@@ -723,14 +811,19 @@ class Redactor:
     ) -> tuple[str, dict[str, None]]:
         original = text
         kinds: dict[str, None] = {}
-        if self._pii and text:
-            # Before the pairs: ``card: 4111 1111 1111 1111`` must go whole, not up to a space.
+        # Before the pairs: ``card: 4111 1111 1111 1111`` must go whole, not up to a space.
+        if self._pii and _CARD_RE.search(text):
             text = _CARD_RE.sub(_card_replacer(kinds, found), text)
         if text and self._may_hold_secret(text):
             text = self._redact_pairs(text, kinds, found)
             text = _BEARER_RE.sub(_credential_replacer("bearer", kinds, found), text)
             text = _BASIC_RE.sub(_credential_replacer("basic", kinds, found), text)
-            text = _JWT_RE.sub(_jwt_replacer(kinds, found), text)
+            if found is None:
+                text, count = _JWT_RE.subn(REDACTED, text)
+                if count:
+                    kinds["jwt"] = None
+            else:
+                text = _JWT_RE.sub(_jwt_replacer(kinds, found), text)
         for pattern in self._patterns:
             text = pattern.sub(_pattern_replacer(pattern, kinds, found), text)
         if short and not kinds:  # every rule that changes the text names its kind
@@ -816,17 +909,16 @@ class Redactor:
         def mark(node: _Node | None) -> None:
             paths[f"{where}:{node.render() if node is not None else '$'}"] = None
 
-        none: frozenset[str] = frozenset()
         holder: list[Any] = [None]
-        # (source value, destination container, destination slot, path node, depth, the keys
-        # of short echoed values that the enclosing objects name)
-        stack: list[tuple[Any, Any, Any, _Node | None, int, frozenset[str]]] = [
-            (obj, holder, 0, None, 0, none)
+        # (source value, destination container, destination slot, path node, depth, the
+        # enclosing JSON objects, which may name the key of a short echoed value)
+        stack: list[tuple[Any, Any, Any, _Node | None, int, tuple[dict[Any, Any], ...]]] = [
+            (obj, holder, 0, None, 0, ())
         ]
         while stack:
-            value, dest, slot, node, depth, named = stack.pop()
+            value, dest, slot, node, depth, scope = stack.pop()
             if isinstance(value, str):
-                scrubbed, kinds = self._scrub(value, found, echo, named)
+                scrubbed, kinds = self._scrub(value, found, echo, scope)
                 if kinds:
                     mark(node)
                 dest[slot] = scrubbed
@@ -835,16 +927,18 @@ class Redactor:
                 mark(node)
             elif isinstance(value, dict):
                 parent_segment = node.segment if node is not None else None
-                if echo:
-                    named = named | echo.named_by(value)
+                if echo is not None and echo.keyed:
+                    scope = (*scope, value)
                 copy: dict[Any, Any] = {}
                 dest[slot] = copy
-                children: list[tuple[Any, Any, Any, _Node | None, int, frozenset[str]]] = []
+                children: list[
+                    tuple[Any, Any, Any, _Node | None, int, tuple[dict[Any, Any], ...]]
+                ] = []
                 for key, child in value.items():
                     name = key if isinstance(key, str) else str(key)
                     new_key: Any = key
                     if isinstance(key, str):
-                        new_key, kinds = self._scrub(key, found, echo, named)
+                        new_key, kinds = self._scrub(key, found, echo, scope)
                         if kinds:
                             mark(node)
                     child_node = _Node(node, name)
@@ -858,17 +952,19 @@ class Redactor:
                                 _remember_leaves(found, child, _key_name(name))
                         continue
                     copy[new_key] = None
-                    children.append((child, copy, new_key, child_node, depth + 1, named))
+                    children.append((child, copy, new_key, child_node, depth + 1, scope))
                 stack.extend(reversed(children))
             elif isinstance(value, (list, tuple)):
                 items: list[Any] = [None] * len(value)
                 dest[slot] = items
                 stack.extend(
-                    (child, items, i, _Node(node, i), depth + 1, named)
+                    (child, items, i, _Node(node, i), depth + 1, scope)
                     for i, child in reversed(list(enumerate(value)))
                 )
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                if (self._pii and _is_card_int(value)) or (echo and echo.scalar(value, named)):
+                if (self._pii and _is_card_int(value)) or (
+                    echo is not None and echo.scalar(value, scope)
+                ):
                     dest[slot] = REDACTED
                     mark(node)
                     if found is not None:
@@ -908,6 +1004,9 @@ class Redactor:
         echo: _Echo | None,
     ) -> Redacted:
         text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+        if echo is not None and "\\u" not in text and "\\/" not in text:
+            # Without those escapes, a JSON string holds a form only if the body does.
+            echo = echo.within(text)
         media = (content_type or "").split(";", 1)[0].strip().lower()
         stripped = text.strip()
         is_form = media == "application/x-www-form-urlencoded"
@@ -965,6 +1064,7 @@ class CallRedaction:
         self._request_headers: Redacted | None = None
         self._request_body: Redacted | None = None
         self._echo_cache: _Echo | None = None
+        self._echo_built = False
 
     # -- what was sent ----------------------------------------------------------------------
 
@@ -994,11 +1094,13 @@ class CallRedaction:
         return self._request_body
 
     @property
-    def _echo(self) -> _Echo:
-        if self._echo_cache is None:
+    def _echo(self) -> _Echo | None:
+        """What the request had redacted; ``None`` when it had nothing."""
+        if not self._echo_built:
             # Everything sent is redacted first, so every secret it held is known.
             _ = self.request_url, self.request_headers, self.request_body
-            self._echo_cache = _Echo(self._found)
+            self._echo_cache = _Echo.remember(self._found)
+            self._echo_built = True
             self._headers = ()
             self._body = None  # what is left to remember is in the echo
         return self._echo_cache
