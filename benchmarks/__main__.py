@@ -2,7 +2,7 @@
 
 The full run writes ``benchmarks/REPORT.md``. ``--smoke`` runs every scenario with tiny sizes
 (seconds) and writes nothing unless ``--report`` is given: it only proves the benchmarks work.
-``--baseline REV`` adds scenario 6: the error path of this tree and of git revision ``REV``,
+``--baseline REV`` adds scenario 7: the error path of this tree and of git revision ``REV``,
 side by side in one process.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import _baseline, _cardinality, _loopback, _memory, _percall
+from . import _baseline, _bounds, _cardinality, _loopback, _memory, _percall
 from ._report import Section, Table
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +38,10 @@ class Sizes:
     flows: int
     max_flows: int
     expo_repeats: int
+    details: int
+    body_bytes: int
+    keys: int
+    hang_calls: int
 
 
 FULL = Sizes(
@@ -51,6 +55,10 @@ FULL = Sizes(
     flows=100_000,
     max_flows=200,
     expo_repeats=31,
+    details=100_000,
+    body_bytes=10_000_000,
+    keys=200_000,
+    hang_calls=30,
 )
 SMOKE = Sizes(
     percall_rounds=2,
@@ -63,6 +71,10 @@ SMOKE = Sizes(
     flows=500,
     max_flows=50,
     expo_repeats=2,
+    details=1_000,
+    body_bytes=100_000,
+    keys=2_000,
+    hang_calls=3,
 )
 
 
@@ -78,9 +90,16 @@ def _scenarios(sizes: Sizes, baseline: str | None = None) -> dict[str, object]:
         "5": lambda: _cardinality.cardinality(
             flows=s.flows, max_flows=s.max_flows, repeats=s.expo_repeats
         ),
+        "6": lambda: _bounds.bounds(
+            details=s.details,
+            body_bytes=s.body_bytes,
+            keys=s.keys,
+            calls=s.hang_calls,
+            repeats=s.expo_repeats,
+        ),
     }
     if baseline is not None:
-        scenarios["6"] = lambda: _baseline.against_revision(
+        scenarios["7"] = lambda: _baseline.against_revision(
             revision=baseline, rounds=s.percall_rounds, batch=s.percall_batch
         )
     return scenarios

@@ -1,4 +1,4 @@
-"""Scenario 6: the error path of this tree against an earlier revision, side by side.
+"""Scenario 7: the error path of this tree against an earlier revision, side by side.
 
 The earlier revision's ``src/flowscope`` is taken out of git and imported as a second package
 (``flowscope_baseline``: its modules import each other relatively, so the two copies share
@@ -251,7 +251,7 @@ def _measure(
 
 def against_revision(*, revision: str, rounds: int, batch: int) -> Section:
     section = Section(
-        f"6. Error path: this tree against {revision}, side by side",
+        f"7. Error path: this tree against {revision}, side by side",
         f"The error path of scenario 2 run by this tree's flowscope (defaults: echo rule and "
         f"`redact_pii` on) and by `src/flowscope` at `{revision}` (imported from git as a second "
         f"package), with the OpenTelemetry transport alone as the reference, in the same "

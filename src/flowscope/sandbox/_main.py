@@ -8,9 +8,11 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from ._server import Sandbox
+from ._sandbox import Sandbox
 
-__all__ = ["main", "run_forever"]
+__all__ = ["add_arguments", "main", "run_forever", "serve"]
+
+_DESCRIPTION = "Serve a loopback imitation of the Genesys Cloud flow-execution API."
 
 
 def run_forever(
@@ -39,12 +41,12 @@ def run_forever(
             pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: parse ``argv``, print where to connect, serve until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="flowscope sandbox",
-        description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the sandbox's options to ``parser`` (its own, or the ``flowscope sandbox`` command's).
+
+    Parsed, they are what :func:`serve` takes.
+    """
+    parser.description = parser.description or _DESCRIPTION
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument("--client-id", default="sandbox-client")
@@ -53,7 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--execution-seconds", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Print where to connect, then serve until Ctrl-C; ``args`` come from :func:`add_arguments`.
+
+    Raises ``OSError`` when the address cannot be bound.
+    """
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -85,3 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=args.verbose,
     )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m flowscope.sandbox``: parse ``argv``, then :func:`serve`."""
+    parser = argparse.ArgumentParser(prog="flowscope sandbox")
+    return serve(add_arguments(parser).parse_args(argv))
