@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from flowscope._redact import REDACTED, Redacted, Redactor
 
+from .complexity import assert_cost_grows_at_most
+
 JWT = (
     "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"
     ".eyJzdWIiOiJjbGllbnQtMTIzIiwiZXhwIjoxNzAwMDAwMDAwfQ"
@@ -856,3 +858,26 @@ def test_echoes_of_one_call_do_not_touch_another(redactor: Redactor) -> None:
     assert first.text("got 4921").value == f"got {REDACTED}"
     assert second.text("got 4921").value == "got 4921"
     assert redactor.text("got 4921").value == "got 4921"
+
+
+def test_echo_removal_grows_linearly_with_the_response() -> None:
+    redactor = Redactor()
+    inputs = {"Flow.pin": "4921", "Flow.cvv": "123", "Flow.cardNumber": "4111 1111 1111 1111"}
+    call = _launch(redactor, inputs, headers=[("Authorization", "Bearer Q7t0ken-abcdef-99")])
+
+    def body(details: int) -> str:
+        detail = {
+            "fieldName": "inputData.Flow.cvv",
+            "entityName": "123",
+            "message": "pin 4921, card 4111 1111 1111 1111, token Q7t0ken-abcdef-99",
+        }
+        return json.dumps({"code": "bad.request", "details": [detail] * details})
+
+    small, big = body(400), body(4000)
+    redacted = call.body(big, "application/json", where="response.body").value
+    assert not any(s in redacted for s in ("4921", '"123"', "4111", "Q7t0ken"))
+    assert_cost_grows_at_most(
+        lambda: call.body(small, "application/json"),
+        lambda: call.body(big, "application/json"),
+        growth=10,
+    )

@@ -19,7 +19,7 @@ from ._hints import Hint, diagnose_launch, diagnose_payload
 from ._instrument import instrument, uninstrument
 from ._metrics import FlowMetrics, make_asgi_app, make_wsgi_app, serve_metrics
 from ._record import CallRecord, CapturedBody
-from ._redact import Redactor
+from ._redact import CallRedaction, Redactor
 from ._routes import DEFAULT_ROUTES, Route
 from ._tracing import setup_tracing
 from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_ROUTES",
     "AsyncFlowScopeTransport",
     "CallRecord",
+    "CallRedaction",
     "CapturedBody",
     "ErrorReport",
     "FlowMetrics",
