@@ -487,29 +487,23 @@ def _squash(text: str) -> str:
     return text.lower().translate(_SQUASH)
 
 
-class _Node:
-    """A lazily materialised JSON path: most nodes never need their path spelt out."""
+#: A JSON path, built as the walk goes and spelt out only where something was redacted:
+#: ``(parent, segment)`` pairs, ``None`` at the root (tuples, as no call is needed to make one).
+_Node = tuple[Any, "str | int"]
 
-    __slots__ = ("parent", "segment")
 
-    def __init__(self, parent: _Node | None, segment: str | int) -> None:
-        self.parent = parent
-        self.segment = segment
-
-    def render(self) -> str:
-        parts: list[str] = []
-        node: _Node | None = self
-        while node is not None:
-            seg = node.segment
-            if isinstance(seg, int):
-                parts.append(f"[{seg}]")
-            elif _IDENT_RE.match(seg):
-                parts.append("." + seg)
-            else:
-                escaped = seg.replace("\\", "\\\\").replace("'", "\\'")
-                parts.append(f"['{escaped}']")
-            node = node.parent
-        return "$" + "".join(reversed(parts))
+def _render(node: _Node | None) -> str:
+    parts: list[str] = []
+    while node is not None:
+        node, seg = node
+        if isinstance(seg, int):
+            parts.append(f"[{seg}]")
+        elif _IDENT_RE.match(seg):
+            parts.append("." + seg)
+        else:
+            escaped = seg.replace("\\", "\\\\").replace("'", "\\'")
+            parts.append(f"['{escaped}']")
+    return "$" + "".join(reversed(parts))
 
 
 #: Headers whose values the HTTP stack and the tracing propagator write (no user text): not
@@ -907,8 +901,9 @@ class Redactor:
         paths: dict[str, None] = {}
 
         def mark(node: _Node | None) -> None:
-            paths[f"{where}:{node.render() if node is not None else '$'}"] = None
+            paths[f"{where}:{_render(node)}"] = None
 
+        key_cache = self._key_cache
         holder: list[Any] = [None]
         # (source value, destination container, destination slot, path node, depth, the
         # enclosing JSON objects, which may name the key of a short echoed value)
@@ -926,7 +921,7 @@ class Redactor:
                 dest[slot] = REDACTED
                 mark(node)
             elif isinstance(value, dict):
-                parent_segment = node.segment if node is not None else None
+                parent_segment = node[1] if node is not None else None
                 if echo is not None and echo.keyed:
                     scope = (*scope, value)
                 copy: dict[Any, Any] = {}
@@ -941,8 +936,11 @@ class Redactor:
                         new_key, kinds = self._scrub(key, found, echo, scope)
                         if kinds:
                             mark(node)
-                    child_node = _Node(node, name)
-                    if self._is_sensitive_child(parent_segment, name):
+                    child_node = (node, name)
+                    sensitive = key_cache.get(name)
+                    if sensitive is None:
+                        sensitive = self.is_sensitive_key(name)
+                    if sensitive and self._is_sensitive_child(parent_segment, name):
                         if child is None or (isinstance(child, str) and not child):
                             copy[new_key] = child
                         else:
@@ -958,11 +956,11 @@ class Redactor:
                 items: list[Any] = [None] * len(value)
                 dest[slot] = items
                 stack.extend(
-                    (child, items, i, _Node(node, i), depth + 1, scope)
+                    (child, items, i, (node, i), depth + 1, scope)
                     for i, child in reversed(list(enumerate(value)))
                 )
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                if (self._pii and _is_card_int(value)) or (
+                if (self._pii and 10**12 <= value < 10**19 and _is_card_int(value)) or (
                     echo is not None and echo.scalar(value, scope)
                 ):
                     dest[slot] = REDACTED
