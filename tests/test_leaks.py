@@ -402,6 +402,9 @@ def logs() -> Iterator[LogCapture]:
 class Figures:
     examples = 0
     bytes_searched = 0
+    #: Of which the echo hunts (a server quoting back what it was sent).
+    echo_examples = 0
+    echo_bytes_searched = 0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -412,7 +415,8 @@ def report_figures(request: pytest.FixtureRequest) -> Iterator[None]:
             request,
             [
                 f"\nleak hunt: {Figures.examples} examples, "
-                f"{Figures.bytes_searched:,} bytes searched"
+                f"{Figures.bytes_searched:,} bytes searched; of which echoes: "
+                f"{Figures.echo_examples} examples, {Figures.echo_bytes_searched:,} bytes"
             ],
         )
 
@@ -441,6 +445,12 @@ def _check_travelled(sc: Scenario, seen: list[httpx.Request], response: httpx.Re
 def _count(searched: int) -> None:
     Figures.examples += 1
     Figures.bytes_searched += searched
+
+
+def _count_echo(searched: int) -> None:
+    _count(searched)
+    Figures.echo_examples += 1
+    Figures.echo_bytes_searched += searched
 
 
 def run_sync(sc: Scenario, logs: LogCapture) -> Texts:
@@ -1412,7 +1422,7 @@ def _echo_example(
 
     run = rerun(sc)
     check_echo_run(sc, run)
-    _count(echo_hunt(sc, run, rerun))
+    _count_echo(echo_hunt(sc, run, rerun))
 
 
 @hunt_settings(900)
@@ -1482,7 +1492,7 @@ def test_secrets_quoted_by_a_transport_exception_never_leave_the_process(
     assert "flowscope_transport_errors_total{" in run.exposition
     if sc.op == "launch":
         assert run.attributes["flow.id"] == sc.flow_id
-    _count(echo_hunt(sc, run, rerun))
+    _count_echo(echo_hunt(sc, run, rerun))
 
 
 # -- the echo rule and payment data, as a user reads them -----------------------------------------
