@@ -1107,7 +1107,9 @@ class CallRedaction:
 
     def text(self, text: str, *, where: str = "text") -> Redacted:
         """Like :meth:`Redactor.text`, also removing what the request had redacted."""
-        return self._redactor._text(text, where, None, self._echo)
+        echo = self._echo_cache if self._echo_built else self._echo
+        scrubbed, kinds = self._redactor._scrub(text, None, echo)
+        return Redacted(scrubbed, tuple(f"{where}:{kind}" for kind in kinds))
 
     def json(self, obj: Any, *, where: str = "body") -> Redacted:
         """Like :meth:`Redactor.json`, also removing what the request had redacted."""
