@@ -1,7 +1,9 @@
-"""``python -m benchmarks [--smoke] [--report PATH] [--only N,...]``.
+"""``python -m benchmarks [--smoke] [--report PATH] [--only N,...] [--baseline REV]``.
 
 The full run writes ``benchmarks/REPORT.md``. ``--smoke`` runs every scenario with tiny sizes
 (seconds) and writes nothing unless ``--report`` is given: it only proves the benchmarks work.
+``--baseline REV`` adds scenario 9: the error path of this tree and of git revision ``REV``,
+side by side in one process.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import _bounds, _breakdown, _cardinality, _executions, _loopback, _memory, _percall
+from . import (
+    _baseline,
+    _bounds,
+    _breakdown,
+    _cardinality,
+    _executions,
+    _loopback,
+    _memory,
+    _percall,
+)
 from ._report import Section, Table
 
 HERE = Path(__file__).resolve().parent
@@ -88,9 +99,9 @@ SMOKE = Sizes(
 )
 
 
-def _scenarios(sizes: Sizes) -> dict[str, object]:
+def _scenarios(sizes: Sizes, baseline: str | None = None) -> dict[str, object]:
     s = sizes
-    return {
+    scenarios: dict[str, object] = {
         "1": lambda: _percall.success_path(rounds=s.percall_rounds, batch=s.percall_batch),
         "2": lambda: _percall.error_path(rounds=s.percall_rounds, batch=s.percall_batch),
         "3": lambda: _loopback.throughput(rounds=s.loop_rounds, batch=s.loop_batch),
@@ -114,6 +125,11 @@ def _scenarios(sizes: Sizes) -> dict[str, object]:
         "7": lambda: _breakdown.breakdown(rounds=s.percall_rounds, batch=s.percall_batch),
         "8": lambda: _executions.executions(launches=s.launches, bound=s.tracked),
     }
+    if baseline is not None:
+        scenarios["9"] = lambda: _baseline.against_revision(
+            revision=baseline, rounds=s.percall_rounds, batch=s.percall_batch
+        )
+    return scenarios
 
 
 def _cpu_model() -> str:
@@ -197,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; write no report")
     parser.add_argument("--report", type=Path, help="where to write the report")
     parser.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,2")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also compare the error path with git revision REV"
+    )
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     report = args.report if args.report else (None if args.smoke else HERE / "REPORT.md")
@@ -205,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load_before = os.getloadavg()
     sections: list[Section] = []
-    for key, run in _scenarios(sizes).items():
+    for key, run in _scenarios(sizes, args.baseline).items():
         if chosen is not None and key not in chosen:
             continue
         t0 = time.perf_counter()

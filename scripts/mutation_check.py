@@ -152,6 +152,26 @@ MUTATIONS: tuple[Mutation, ...] = (
         new='span_id=int(ids["span_id"], 16) ^ 1,',
         tests=("tests/test_otel_metrics.py",),
     ),
+    Mutation(
+        name="a call's redaction forgets what its request had redacted (no echo rule)",
+        file="flowscope/_redact.py",
+        old="            self._echo_cache = _Echo.remember(self._found)\n",
+        new="            self._echo_cache = None\n",
+        tests=(
+            "tests/test_leaks.py::test_echoed_secrets_never_leave_the_process",
+            "tests/test_leaks.py::"
+            "test_a_pin_cvv_and_token_quoted_in_an_error_are_redacted_where_a_user_reads_them",
+        ),
+    ),
+    Mutation(
+        name="the exception event of a flow call redacted without the call's echoes",
+        file="flowscope/_otel.py",
+        old="            if isinstance(exc, Exception) and not _written(span):\n",
+        new="            if isinstance(exc, Exception):\n",
+        tests=(
+            "tests/test_leaks.py::test_secrets_quoted_by_a_transport_exception_never_leave_the_process",
+        ),
+    ),
 )
 
 

@@ -79,3 +79,31 @@ def test_repeated_calls_count_in_the_same_series() -> None:
         registry.get_sample_value("flowscope_request_duration_seconds_count", {"flow": "flow-1"})
         == 3
     )
+
+
+def test_the_side_by_side_error_path_benchmark_runs_against_a_git_revision() -> None:
+    from benchmarks import _baseline
+
+    section = _baseline.against_revision(revision="HEAD", rounds=1, batch=2)
+    assert [t.title for t in section.tables] == [
+        "scenario 2 payload, sync",
+        "scenario 2 payload, async",
+        "payment data quoted back, sync",
+        "payment data quoted back, async",
+    ]
+    assert [row[0] for row in section.tables[0].rows] == [
+        "OTel httpx transport",
+        "flowscope at HEAD",
+        "flowscope, this tree",
+        "flowscope, this tree, redact_pii=False",
+    ]
+    assert section.notes == [
+        f"payment data quoted back, {mode}: {name}: `flow.error.body` {verb} the PIN"
+        for mode in ("sync", "async")
+        for name, verb in (
+            ("flowscope at HEAD", "does not quote"),
+            ("flowscope, this tree", "does not quote"),
+            # Without redact_pii the PIN is no secret on the way out, so not one coming back.
+            ("flowscope, this tree, redact_pii=False", "quotes"),
+        )
+    ]

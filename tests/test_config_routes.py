@@ -103,7 +103,9 @@ def test_config_from_env_reads_every_variable() -> None:
         "FLOWSCOPE_HINTS": "no",
         "FLOWSCOPE_LOG_FAILURES": "0",
         "FLOWSCOPE_LEARN_SCHEMAS": "off",
+        "FLOWSCOPE_REDACT_PII": "false",
     }
+    assert FlowScopeConfig.from_env({}).redact_pii is True
     config = FlowScopeConfig.from_env(env)
     assert config.capture_limit_bytes == 1024
     assert dict(config.flow_names) == {FLOW: "Order Status", "abc": "Survey"}
@@ -111,6 +113,7 @@ def test_config_from_env_reads_every_variable() -> None:
     assert config.redact_patterns == (r"\d{16}",)
     assert not (config.capture_request_body or config.hints or config.log_failures)
     assert not config.learn_schemas
+    assert config.redact_pii is False
     json_names = FlowScopeConfig.from_env({"FLOWSCOPE_FLOW_NAMES": '{"a": "A"}'}, hints=False)
     assert dict(json_names.flow_names) == {"a": "A"} and json_names.hints is False
 
@@ -121,6 +124,7 @@ def test_config_from_env_reads_every_variable() -> None:
         ("FLOWSCOPE_CAPTURE_LIMIT_BYTES", "lots", "integer"),
         ("FLOWSCOPE_CAPTURE_LIMIT_BYTES", "-1", "non-negative"),
         ("FLOWSCOPE_HINTS", "maybe", "true or false"),
+        ("FLOWSCOPE_REDACT_PII", "sometimes", "true or false"),
         ("FLOWSCOPE_FLOW_NAMES", "{not json", "not valid JSON"),
         ("FLOWSCOPE_FLOW_NAMES", "justanid", "id=name"),
     ],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -10,6 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flowscope._redact import REDACTED, Redacted, Redactor
+
+from .complexity import assert_cost_grows_at_most
 
 JWT = (
     "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -577,3 +580,304 @@ def test_property_bearer_token_in_text_never_survives(secret: str) -> None:
     template = "call failed with Authorization Bearer {} (401)"
     skeleton = redactor.text(template.format("x1"))
     _assert_no_secret(secret, redactor.text(template.format(secret)), skeleton)
+
+
+# -- payment and personal data (redact_pii, on by default) ------------------------------------
+
+VISA = "4111111111111111"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Flow.cardNumber",
+        "card_number",
+        "CardNo",
+        "CCNumber",
+        "PAN",
+        "Flow.creditCard",
+        "CVV2",
+        "cvc",
+        "Flow.securityCode",
+        "pin",
+        "Flow.PIN",
+        "pinCode",
+        "cardPin",
+        "ssn",
+        "Flow.SSN",
+        "customer_ssn",
+        "socialSecurityNumber",
+        "securityAnswer",
+        "Flow.security_question_answer",
+        "mothersMaidenName",
+    ],
+)
+def test_payment_and_personal_keys_are_sensitive_by_default(redactor: Redactor, name: str) -> None:
+    assert redactor.is_sensitive_key(name)
+    assert redactor.json({name: "4921"}).value == {name: REDACTED}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pinned",
+        "isPinned",
+        "spinner",
+        "happiness",
+        "span_id",
+        "company",
+        "panel",
+        "shipping",
+        "opinion",
+        "creditCardType",
+        "cardHolderName",
+        "flowExecutionId",
+        "correlationId",
+        "fieldName",
+    ],
+)
+def test_words_that_only_contain_pin_pan_or_ssn_are_not_sensitive(
+    redactor: Redactor, name: str
+) -> None:
+    assert not redactor.is_sensitive_key(name)
+
+
+def test_payment_keys_are_plain_keys_with_redact_pii_off() -> None:
+    off = Redactor(redact_pii=False)
+    doc = {"Flow.pin": "4921", "Flow.cvv": "123", "Flow.cardNumber": VISA, "Flow.note": VISA}
+    assert off.json(doc) == Redacted(doc, ())
+    assert off.text(f"card {VISA}").value == f"card {VISA}"
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        VISA,
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "5555555555554444",
+        "378282246310005",
+        "3782 822463 10005",
+        "6011111111111117",
+        "2223003122003222",
+        "4000000000006",  # 13 digits
+        "1234567812345670",  # Luhn-valid, whatever its issuer
+    ],
+)
+def test_luhn_valid_card_numbers_are_redacted_in_free_text(redactor: Redactor, card: str) -> None:
+    assert redactor.text(f"please charge {card} today").value == f"please charge {REDACTED} today"
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "4111111111111112",  # a Luhn-invalid 16-digit order number
+        "4111 1111 1111 1112",
+        "1732982001123",  # Unix time in milliseconds
+        "1732982001123456",  # ... in microseconds
+        "1732982001123456789",  # ... in nanoseconds
+        "20261130163321",  # compact date-time
+        "6e1a4b2c-0c7d-4d59-9f6e-2b0a1d2f3c4d",
+        "7b3a5c1e-0000-4f00-8000-1234567890ab",  # UUID with a Luhn-valid digit run inside
+        "12345678-1234-1234-1234-123456789012",
+        "+44 20 7946 0958",
+        "0000000000000000",
+    ],
+)
+def test_order_numbers_timestamps_ids_and_phone_numbers_survive(
+    redactor: Redactor, number: str
+) -> None:
+    text = f"order {number} shipped"
+    assert redactor.text(text) == Redacted(text, ())
+
+
+def test_card_numbers_are_redacted_in_request_bodies_and_error_messages(redactor: Redactor) -> None:
+    sent = {
+        "flowId": "f",
+        "inputData": {"Flow.notes": f"card {VISA}", "Flow.orderNumber": "4111111111111112"},
+    }
+    body = redactor.body(json.dumps(sent).encode(), "application/json", where="request.body")
+    assert json.loads(body.value)["inputData"] == {
+        "Flow.notes": f"card {REDACTED}",
+        "Flow.orderNumber": "4111111111111112",
+    }
+    assert body.paths == ("request.body:$.inputData['Flow.notes']",)
+    error = {"message": f"Flow.notes: card {VISA} declined", "code": "bad.request"}
+    assert redactor.json(error).value["message"] == f"Flow.notes: card {REDACTED} declined"
+
+
+def test_card_number_sent_as_a_json_number_is_redacted(redactor: Redactor) -> None:
+    doc = {"amount": 4111111111111111, "order": 4111111111111112, "count": 3}
+    assert redactor.json(doc) == Redacted(
+        {"amount": REDACTED, "order": 4111111111111112, "count": 3}, ("body:$.amount",)
+    )
+
+
+def test_a_spaced_card_number_after_a_sensitive_key_goes_whole(redactor: Redactor) -> None:
+    text = "Flow.cardNumber: 4111 1111 1111 1111, expiry 12/29"
+    assert redactor.text(text).value == f"Flow.cardNumber: {REDACTED}, expiry 12/29"
+
+
+def test_headers_naming_payment_data_are_redacted(redactor: Redactor) -> None:
+    assert redactor.header_value("X-Card-Number", VISA) == REDACTED
+    assert redactor.header_value("X-Spinner", "on") == "on"
+
+
+# -- echoes: what the request had redacted, removed from the response -------------------------
+
+LAUNCH_URL = "https://api.mypurecloud.com/api/v2/flows/executions"
+
+
+def _launch(redactor: Redactor, inputs: dict[str, Any], **kwargs: Any) -> Any:
+    body = json.dumps({"flowId": "f-1", "inputData": inputs}).encode()
+    return redactor.for_call(
+        kwargs.pop("url", LAUNCH_URL),
+        kwargs.pop("headers", [("Content-Type", "application/json")]),
+        body,
+        "application/json",
+    )
+
+
+def test_a_pin_quoted_back_in_every_genesys_error_shape_is_removed(redactor: Redactor) -> None:
+    call = _launch(redactor, {"Flow.pin": "4921", "Flow.customerId": "c-42"})
+    error = {
+        "message": "Flow.pin: expected number, got string '4921'",
+        "code": "bad.request",
+        "contextId": "ctx-4921-a",
+        "messageWithParams": "invalid value {value} for {field}",
+        "messageParams": {"field": "Flow.pin", "value": "4921"},
+        "details": [{"fieldName": "inputData.Flow.pin", "entityName": "4921"}],
+        "errors": [{"message": "pin 4921 rejected", "code": "invalid.value"}],
+    }
+    result = call.body(json.dumps(error), "application/json", where="response.body")
+    assert json.loads(result.value) == {
+        **error,
+        "message": f"Flow.pin: {REDACTED} number, got string '{REDACTED}'",
+        "messageParams": {"field": "Flow.pin", "value": REDACTED},
+        "details": [{"fieldName": "inputData.Flow.pin", "entityName": REDACTED}],
+        "errors": [{"message": f"pin {REDACTED} rejected", "code": "invalid.value"}],
+    }
+    assert result.paths == (
+        "response.body:$.message",
+        "response.body:$.messageParams.value",
+        "response.body:$.details[0].entityName",
+        "response.body:$.errors[0].message",
+    )
+    assert call.request_body.value == (
+        f'{{"flowId":"f-1","inputData":{{"Flow.pin":"{REDACTED}","Flow.customerId":"c-42"}}}}'
+    )
+
+
+def test_a_short_cvv_is_removed_only_where_the_response_names_its_key(redactor: Redactor) -> None:
+    call = _launch(redactor, {"Flow.cvv": "123"})
+    assert (
+        call.text("value 123 of Flow.cvv is invalid").value
+        == f"value {REDACTED} of Flow.cvv is invalid"
+    )
+    assert call.text("CVV 123 rejected").value == f"CVV {REDACTED} rejected"
+    assert call.text("123 items in queue 4").value == "123 items in queue 4"
+    params = call.json({"field": "inputData.Flow.cvv", "value": "123", "count": "123"}).value
+    assert params == {"field": "inputData.Flow.cvv", "value": REDACTED, "count": REDACTED}
+    other = call.json({"field": "inputData.Flow.queue", "value": "123"}).value
+    assert other == {"field": "inputData.Flow.queue", "value": "123"}
+
+
+def test_numbers_are_removed_only_as_whole_numbers(redactor: Redactor) -> None:
+    call = _launch(redactor, {"Flow.pin": "4921", "Flow.accountPin": "48213377"})
+    kept = (
+        "ctx-4921-a c0a84921 v4921.2 2026-4921 0000 0000 0000 4921 order 9948213377 id 48213377123"
+    )
+    assert call.text(kept) == Redacted(kept, ())
+    assert call.text("got 4921, then 48213377.").value == f"got {REDACTED}, then {REDACTED}."
+    assert call.json({"pin": 4921, "count": 49210}).value == {"pin": REDACTED, "count": 49210}
+
+
+def test_header_query_and_userinfo_secrets_echoed_back_are_removed(redactor: Redactor) -> None:
+    call = redactor.for_call(
+        "https://svc:Pa55-word-77@api.mypurecloud.com/api/v2/flows?access_token=Q7acc3ssT0ken",
+        [("X-Api-Key", "Q7k3yValue99"), ("Cookie", "theme=dark; session=Q7s3ssion00")],
+    )
+    text = (
+        "key Q7k3yValue99 unknown; session Q7s3ssion00 expired; token Q7acc3ssT0ken; "
+        "password Pa55-word-77 wrong; theme dark"
+    )
+    assert call.text(text).value == (
+        f"key {REDACTED} unknown; session {REDACTED} expired; token {REDACTED}; "
+        f"password {REDACTED} wrong; theme {REDACTED}"
+    )
+    assert call.request_url.value == (
+        f"https://{REDACTED}@api.mypurecloud.com/api/v2/flows?access_token={REDACTED}"
+    )
+    assert call.header_value("X-Request-Echo", "Q7k3yValue99") == REDACTED
+
+
+def test_the_secret_inside_a_basic_credential_is_removed_from_an_oauth_error(
+    redactor: Redactor,
+) -> None:
+    credential = base64.b64encode(b"client-7:Q7cl1entSecret").decode()
+    call = redactor.for_call(
+        "https://login.mypurecloud.com/oauth/token",
+        [("Authorization", f"Basic {credential}")],
+        b"grant_type=refresh_token&refresh_token=Q7refr3sh-token",
+        "application/x-www-form-urlencoded",
+    )
+    error = {
+        "error": "invalid_client",
+        "error_description": "client secret 'Q7cl1entSecret' and token Q7refr3sh-token refused",
+    }
+    assert call.json(error).value["error_description"] == (
+        f"client secret '{REDACTED}' and token {REDACTED} refused"
+    )
+
+
+def test_escaped_and_encoded_echoes_are_removed(redactor: Redactor) -> None:
+    call = _launch(redactor, {"password": 'Q7"quoted/and&more'})
+    raw = '{"message": "password \\"Q7\\\\\\"quoted\\/and\\u0026more\\" rejected"}'
+    assert "Q7" not in call.body(raw, "text/plain").value
+    assert "Q7" not in call.text("p=Q7%22quoted%2Fand%26more").value
+
+
+def test_values_found_by_rules_and_user_patterns_are_remembered() -> None:
+    redactor = Redactor(
+        redact_keys=("customerEmail",), redact_patterns=(r"acct=(?P<secret>\d{8})",)
+    )
+    call = _launch(
+        redactor,
+        {
+            "Flow.customerEmail": "jane@example.invalid",
+            "Flow.notes": "acct=48213377 card 4111111111111111",
+        },
+    )
+    text = "no account 48213377 for jane@example.invalid, card 4111-1111-1111-1111"
+    assert call.text(text).value == f"no account {REDACTED} for {REDACTED}, card {REDACTED}"
+
+
+def test_echoes_of_one_call_do_not_touch_another(redactor: Redactor) -> None:
+    first = _launch(redactor, {"Flow.pin": "4921"})
+    second = _launch(redactor, {"Flow.pin": "7777"})
+    assert first.text("got 4921").value == f"got {REDACTED}"
+    assert second.text("got 4921").value == "got 4921"
+    assert redactor.text("got 4921").value == "got 4921"
+
+
+def test_echo_removal_grows_linearly_with_the_response() -> None:
+    redactor = Redactor()
+    inputs = {"Flow.pin": "4921", "Flow.cvv": "123", "Flow.cardNumber": "4111 1111 1111 1111"}
+    call = _launch(redactor, inputs, headers=[("Authorization", "Bearer Q7t0ken-abcdef-99")])
+
+    def body(details: int) -> str:
+        detail = {
+            "fieldName": "inputData.Flow.cvv",
+            "entityName": "123",
+            "message": "pin 4921, card 4111 1111 1111 1111, token Q7t0ken-abcdef-99",
+        }
+        return json.dumps({"code": "bad.request", "details": [detail] * details})
+
+    small, big = body(400), body(4000)
+    redacted = call.body(big, "application/json", where="response.body").value
+    assert not any(s in redacted for s in ("4921", '"123"', "4111", "Q7t0ken"))
+    assert_cost_grows_at_most(
+        lambda: call.body(small, "application/json"),
+        lambda: call.body(big, "application/json"),
+        growth=10,
+    )

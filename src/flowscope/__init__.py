@@ -22,7 +22,7 @@ from ._metrics import FlowMetrics, make_asgi_app, make_wsgi_app, serve_metrics
 from ._otel_metrics import OTelFlowMetrics
 from ._push import push_metrics
 from ._record import CallRecord, CapturedBody, ExecutionOutcome, RateLimit, RecordedError
-from ._redact import Redactor
+from ._redact import CallRedaction, Redactor
 from ._routes import DEFAULT_ROUTES, Route
 from ._setup_tracing import setup_metrics, setup_tracing
 from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_ROUTES",
     "AsyncFlowScopeTransport",
     "CallRecord",
+    "CallRedaction",
     "CapturedBody",
     "ErrorReport",
     "ExecutionOutcome",

@@ -28,7 +28,7 @@ class FlowScopeConfig:
     ``FLOWSCOPE_CAPTURE_LIMIT_BYTES=65536``, ``FLOWSCOPE_FLOW_NAMES='{"<id>": "Order Status"}'``
     (or ``id=name,id=name``), ``FLOWSCOPE_REDACT_KEYS=email,phone``,
     ``FLOWSCOPE_REDACT_PATTERNS='["[\\\\w.]+@[\\\\w.]+"]'``,
-    ``FLOWSCOPE_CAPTURE_REQUEST_BODY=false``,
+    ``FLOWSCOPE_REDACT_PII=false``, ``FLOWSCOPE_CAPTURE_REQUEST_BODY=false``,
     ``FLOWSCOPE_HINTS=false``, ``FLOWSCOPE_LOG_FAILURES=false``, ``FLOWSCOPE_LEARN_SCHEMAS=false``,
     ``FLOWSCOPE_FOLLOW_EXECUTIONS=true``, ``FLOWSCOPE_MAX_TRACKED_EXECUTIONS=10000``,
     ``FLOWSCOPE_EXECUTION_TTL_S=3600``.
@@ -42,6 +42,9 @@ class FlowScopeConfig:
     redact_keys: tuple[str, ...] = ()
     #: Extra regular expressions whose matches are redacted anywhere in text.
     redact_patterns: tuple[str, ...] = ()
+    #: Redact payment and personal data: Luhn-valid card numbers in any text, and values under
+    #: keys naming a PIN, CVV/CVC, card number/PAN, SSN or security answer.
+    redact_pii: bool = True
     #: The route table; ``None`` means :data:`flowscope.DEFAULT_ROUTES`.
     routes: tuple[Route, ...] | None = None
     #: Routes added to the table (tried with the same specificity rules).
@@ -153,6 +156,7 @@ def _parse_env(name: str, raw: str) -> Any:
         "log_failures",
         "learn_schemas",
         "follow_executions",
+        "redact_pii",
     ):
         low = raw.strip().lower()
         if low in _TRUE:

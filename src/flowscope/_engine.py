@@ -15,6 +15,7 @@ import math
 import re
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -35,7 +36,7 @@ from ._executions import (
 )
 from ._hints import Hint, diagnose_launch
 from ._record import CallRecord, CapturedBody, ExecutionOutcome, RateLimit, RecordedError
-from ._redact import REDACTED, Redacted, Redactor
+from ._redact import NO_DOCUMENT, REDACTED, CallRedaction, Redacted, Redactor, holds_card_number
 from ._routes import RouteMatch, RouteTable
 from ._vocabulary import MISSING, NONE, UNKNOWN, is_json_media, media_type, printable
 
@@ -90,6 +91,8 @@ class Call:
     at: float = 0.0
     #: The response headers the engine reads, once the response is in (see :func:`_pick`).
     picked: dict[str, str] | None = None
+    #: Redacts this call's request and removes its secrets from everything shown about it.
+    redaction: CallRedaction | None = None
 
 
 class Capture(NamedTuple):
@@ -194,16 +197,19 @@ class Engine:
         document = _loads(body) if match.operation == "launch" and body else _UNREAD
         flow_id, version = self._request_flow(match, document)
         origin = request.url.netloc.decode("ascii", "replace")
+        url = str(request.url)
+        headers = request.headers.multi_items()
+        # No header at all is itself a finding (the platform answers 415), unlike "unknown".
+        request_type = request.headers.get("content-type") or ("" if body else None)
         return Call(
             match=match,
             method=request.method,
-            url=str(request.url),
+            url=url,
             path=request.url.path,
-            request_headers=request.headers.multi_items(),
+            request_headers=headers,
             request_body=body,
             request_size=size,
-            # No header at all is itself a finding (the platform answers 415), unlike "unknown".
-            request_type=request.headers.get("content-type") or ("" if body else None),
+            request_type=request_type,
             request_document=document,
             trace=trace,
             started=time.perf_counter(),
@@ -212,6 +218,13 @@ class Engine:
             host=printable(request.url.host),
             origin=origin,
             at=self.memory.call_made(origin),
+            redaction=self.redactor.for_call(
+                url,
+                headers,
+                body,
+                request_type,
+                NO_DOCUMENT if document is _UNREAD or document is None else document,
+            ),
         )
 
     def _request_flow(self, match: RouteMatch, doc: Any) -> tuple[str, str | None]:
@@ -363,20 +376,28 @@ class Engine:
                     self._schemas[flow_id] = schema
 
     def _redact(self, call: Call, seen: _Observed) -> CallRecord:
-        """The one redaction step: every value the record carries is made safe here."""
-        redactor = self.redactor
-        url = redactor.url(call.url)
-        request_headers = redactor.headers(call.request_headers, where="header")
+        """The one redaction step: every value the record carries is made safe here.
+
+        The call's own redaction also removes, from everything the response shows, each value
+        its request had redacted (the echo rule).
+        """
+        redaction = _redaction(self.redactor, call)
+        url = redaction.request_url
+        request_headers = redaction.request_headers
         paths = [*url.paths, *request_headers.paths]
         error: RecordedError | None = None
         response_body: CapturedBody | None = None
         if seen.report is not None:
             if seen.response_headers is not None:
-                response_headers = redactor.headers(seen.response_headers, where="response.header")
+                response_headers = redaction.headers(
+                    seen.response_headers, where="response.header"
+                )
                 paths.extend(response_headers.paths)
             report = seen.report
             document = report.document if report.kind in _JSON_KINDS else _UNREAD
-            body = self._redact_body(seen.body, seen.body_type, document, "response.body")
+            body = self._redact_body(
+                seen.body, seen.body_type, document, "response.body", redaction
+            )
             paths.extend(body.paths)
             response_body = _cut(
                 body.value,
@@ -385,7 +406,7 @@ class Engine:
                 truncated=seen.body_cut,
                 content_type=seen.body_type,
             )
-            error = self._redact_error(seen.report)
+            error = self._redact_error(seen.report, redaction)
         failed = seen.status is None or seen.status >= 400
         # The hints compare the fields the platform rejected with the keys that were sent.
         rejected = seen.report.fields if seen.report is not None else ()
@@ -396,21 +417,23 @@ class Engine:
             operation=call.match.operation,
             template=call.match.template,
             method=call.method,
-            flow_id=self._safe_id(seen.flow_id),
+            flow_id=self._safe_id(seen.flow_id, redaction),
             flow_name=self.config.flow_names.get(seen.flow_id),
-            flow_version=self._safe_optional(seen.flow_version),
-            execution_id=self._safe_optional(seen.execution_id),
+            flow_version=self._safe_optional(seen.flow_version, redaction),
+            execution_id=self._safe_optional(seen.execution_id, redaction),
             url=url.value,
             status_code=seen.status,
             outcome=_status_outcome(seen.status),
             duration_s=seen.duration,
             error=error,
             exception_type=type(exc).__qualname__ if exc is not None else None,
-            exception_message=redactor.text(str(exc)).value if exc is not None else None,
-            correlation_id=self._safe_optional(seen.correlation_id),
+            exception_message=redaction.text(str(exc)).value if exc is not None else None,
+            exception_class=_qualified_name(exc) if exc is not None else None,
+            exception_stacktrace=_stacktrace(exc, redaction) if exc is not None else None,
+            correlation_id=self._safe_optional(seen.correlation_id, redaction),
             hints=hints,
             redacted_paths=tuple(paths),
-            request_body=self._request_capture(call) if failed else None,
+            request_body=self._request_capture(call, redaction) if failed else None,
             response_body=response_body,
             trace_id=call.trace[0] if call.trace else None,
             span_id=call.trace[1] if call.trace else None,
@@ -435,8 +458,9 @@ class Engine:
         if store is None or execution_id is None or status is None or not 200 <= status < 300:
             return _NOTHING
         op = call.match.operation
+        redaction = _redaction(self.redactor, call)
         if op == "launch":
-            flow_id = self._safe_id(seen.flow_id)
+            flow_id = self._safe_id(seen.flow_id, redaction)
             document = call.request_document
             launch = TrackedLaunch(
                 execution_id=execution_id,
@@ -457,7 +481,7 @@ class Engine:
         if polled.terminal:
 
             def foreign() -> TrackedLaunch:
-                flow_id = self._safe_id(seen.flow_id)
+                flow_id = self._safe_id(seen.flow_id, redaction)
                 label = self.config.flow_names.get(seen.flow_id) or flow_id
                 return TrackedLaunch(
                     execution_id, flow_id, label, None, None, None, None, 0.0, launched_here=False
@@ -470,16 +494,20 @@ class Engine:
             launch = found if found is not None else foreign_placeholder()
         if launch.launched_here:
             seen.flow_id = launch.flow_id
-        outcome = self._outcome(polled, launch, counted)
+        outcome = self._outcome(polled, launch, counted, redaction)
         named = outcome.error.fields if outcome.error is not None else ()
         return _FollowUp(
             outcome=outcome,
             unobserved=_labels(forgotten),
-            hints=tuple(self._execution_hints(launch, polled.status, named)),
+            hints=tuple(self._execution_hints(launch, polled.status, named, redaction)),
         )
 
     def _outcome(
-        self, polled: PolledExecution, launch: TrackedLaunch, counted: bool
+        self,
+        polled: PolledExecution,
+        launch: TrackedLaunch,
+        counted: bool,
+        redaction: CallRedaction,
     ) -> ExecutionOutcome:
         error: RecordedError | None = None
         error_body: str | None = None
@@ -493,9 +521,9 @@ class Engine:
                 raw,
                 max_text=self.config.capture_limit_bytes,
             )
-            error = self._redact_error(report)
+            error = self._redact_error(report, redaction)
             document = report.document if report.kind in _JSON_KINDS else _UNREAD
-            body = self._redact_body(raw, "application/json", document, "response.body")
+            body = self._redact_body(raw, "application/json", document, "response.body", redaction)
             error_body = _cut(
                 body.value,
                 self.config.capture_limit_bytes,
@@ -509,7 +537,7 @@ class Engine:
             status=polled.status,
             terminal=polled.terminal,
             counted=counted,
-            completion_reason=printable(self.redactor.text(reason).value) if reason else None,
+            completion_reason=printable(redaction.text(reason).value) if reason else None,
             error=error,
             error_body=error_body,
             duration_s=polled.duration_s,
@@ -519,12 +547,16 @@ class Engine:
         )
 
     def _execution_hints(
-        self, launch: TrackedLaunch, status: str, named: tuple[str, ...]
+        self,
+        launch: TrackedLaunch,
+        status: str,
+        named: tuple[str, ...],
+        redaction: CallRedaction,
     ) -> list[Hint]:
         if not self.config.hints or not launch.launched_here:
             return []
         hints = diagnose_failure(launch, status, named)
-        return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
+        return [Hint(h.code, redaction.text(h.message).value, h.field) for h in hints]
 
     def _bare_record(
         self, call: Call, status: int | None, duration: float, exc: BaseException | None
@@ -546,41 +578,33 @@ class Engine:
             host=call.host,
         )
 
-    def _redact_body(self, raw: bytes, content_type: str, document: Any, where: str) -> Redacted:
-        """A body for display. A JSON body is redacted from the document already parsed (the
-        error parser's, or the request's read for its flow id), never parsed again."""
+    def _redact_body(
+        self, raw: bytes, content_type: str, document: Any, where: str, redaction: CallRedaction
+    ) -> Redacted:
+        """A response body for display. A JSON body is redacted from the document the error
+        parser already read, never parsed again."""
         if document is _UNREAD or media_type(content_type) == _FORM:
-            return self.redactor.body(raw, content_type, where=where)
-        redacted = self.redactor.json(document, where=where)
-        text = raw.decode("utf-8", errors="replace")
-        if not redacted.paths:
-            return Redacted(text, ())
-        try:
-            out = json.dumps(redacted.value, ensure_ascii=False, separators=(",", ":"))
-        except (ValueError, TypeError, RecursionError):  # pragma: no cover - defensive
-            return self.redactor.text(text, where=where)
-        return Redacted(out, redacted.paths)
+            return redaction.body(raw, content_type, where=where)
+        return redaction.document(raw.decode("utf-8", errors="replace"), document, where=where)
 
-    def _redact_error(self, report: ErrorReport) -> RecordedError:
-        text = self.redactor.text
+    def _redact_error(self, report: ErrorReport, redaction: CallRedaction) -> RecordedError:
+        text = redaction.text
+        # As one object, so a short value is removed where a sibling names its key.
+        params = redaction.json({k: str(v) for k, v in report.message_params.items()}).value
         return RecordedError(
             kind=report.kind,
             code=text(report.code).value if report.code else report.code,
             message=text(report.message).value if report.message else report.message,
             fields=tuple(text(f).value for f in report.fields),
-            message_params={k: text(str(v)).value for k, v in report.message_params.items()},
+            message_params={str(k): str(v) for k, v in params.items()},
             retry_after=report.retry_after,
         )
 
-    def _request_capture(self, call: Call) -> CapturedBody | None:
-        if not self.config.capture_request_body or call.request_body is None:
+    def _request_capture(self, call: Call, redaction: CallRedaction) -> CapturedBody | None:
+        """The request body, redacted (JSON from the document read for its flow id)."""
+        red = redaction.request_body
+        if not self.config.capture_request_body or call.request_body is None or red is None:
             return None
-        document = call.request_document
-        if document is None:  # not JSON after all: redacted as the text it is
-            document = _UNREAD
-        red = self._redact_body(
-            call.request_body, call.request_type or "", document, "request.body"
-        )
         return _cut(
             red.value,
             self.config.capture_limit_bytes,
@@ -607,7 +631,8 @@ class Engine:
             )
         if seen.status is not None and seen.status >= 400:
             hints.extend(advise(self._failed_call(call, seen, seen.status), self.memory))
-        return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
+        text = _redaction(self.redactor, call).text
+        return [Hint(h.code, text(h.message).value, h.field) for h in hints]
 
     def _failed_call(self, call: Call, seen: _Observed, status: int) -> FailedCall:
         """The raw facts :func:`advise` reads; they go no further than the hints."""
@@ -634,20 +659,25 @@ class Engine:
             bearer=_bearer(call.request_headers),
         )
 
-    def _safe_id(self, flow_id: str) -> str:
+    def _safe_id(self, flow_id: str, redaction: CallRedaction) -> str:
         """An id from the request or the network, as it may leave the process.
 
         Ids are chosen by callers and servers: one may be a JWT (which fits the plain-id
         alphabet) or ``access_token:...``, be megabytes long, hold a newline (a forged log line)
         or a lone surrogate (valid JSON, not UTF-8: the OTLP exporter would drop the whole batch).
         """
-        if self._plain_ids and _PLAIN_ID.fullmatch(flow_id) and not flow_id.startswith("eyJ"):
+        if (
+            self._plain_ids
+            and _PLAIN_ID.fullmatch(flow_id)
+            and not flow_id.startswith("eyJ")
+            and not (self.config.redact_pii and holds_card_number(flow_id))
+        ):
             return flow_id  # a UUID or an opaque token: nothing in it can be a secret we know
-        value = self.redactor.text(flow_id).value
+        value = redaction.text(flow_id).value
         return printable(value) if isinstance(value, str) else REDACTED
 
-    def _safe_optional(self, value: str | None) -> str | None:
-        return None if value is None else self._safe_id(value)
+    def _safe_optional(self, value: str | None, redaction: CallRedaction) -> str | None:
+        return None if value is None else self._safe_id(value, redaction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,6 +691,26 @@ class _FollowUp:
 
 
 _NOTHING = _FollowUp()
+
+
+def _redaction(redactor: Redactor, call: Call) -> CallRedaction:
+    """The call's redaction (a :class:`Call` built by hand may lack one)."""
+    if call.redaction is None:
+        call.redaction = redactor.for_call(call.url, call.request_headers)
+    return call.redaction
+
+
+def _qualified_name(exc: BaseException) -> str:
+    """``httpx.ConnectError``: the exception's type as OpenTelemetry's ``exception.type``."""
+    cls = type(exc)
+    module = cls.__module__
+    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+
+
+def _stacktrace(exc: BaseException, redaction: CallRedaction) -> str:
+    """The exception's traceback as ``exception.stacktrace`` shows it, redacted like its message
+    (a chained exception's message may quote the request too)."""
+    return str(redaction.text("".join(traceback.format_exception(exc))).value)
 
 
 def foreign_placeholder() -> TrackedLaunch:

@@ -6,14 +6,16 @@ current span (:func:`call_span`). This module holds all that touches spans:
 
 - :func:`write_span`, the span sink: the record's attributes and events on the call's span;
 - the response hook, which sets the span status from the record riding on the response
-  (``response.extensions``), after the instrumentation has set its own, and takes it off again;
+  (``response.extensions``), after the instrumentation has set its own, and takes it off again
+  (with the call's redaction, which removes the request's secrets from captured headers);
 - the request hook, which marks resends;
 - :class:`GuardedTracerProvider`: the instrumentation writes some values on its own, outside
   flowscope's record: ``url.full`` when the span starts, the headers named by
   ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*`` (with no default sanitize list), and the
   exception event and status of a failed call (``str(exc)`` and the traceback). Its tracer
-  redacts those the same way as everything else, and keeps a broken ``TracerProvider`` (one
-  whose processors raise) from failing the call it traces;
+  redacts those the same way as everything else (a flow call's exception event and status are
+  written by :func:`write_span` from its record instead), and keeps a broken ``TracerProvider``
+  (one whose processors raise) from failing the call it traces;
 - :func:`opentelemetry_transport`, which builds the instrumentation's transport with all of the
   above and the stable HTTP attribute names.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -52,14 +54,17 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.util import types
 
-    from ._redact import Redactor
+    from ._redact import CallRedaction, Redactor
 
 __all__ = [
     "RECORD_EXTENSION",
+    "REDACTION_EXTENSION",
     "RESEND_COUNT_EXTENSION",
     "GuardedTracerProvider",
     "call_span",
+    "captures_headers",
     "opentelemetry_transport",
+    "redact_captured_headers",
     "trace_ids",
     "write_span",
 ]
@@ -70,6 +75,11 @@ logger = logging.getLogger("flowscope")
 RESEND_COUNT_EXTENSION = "flowscope.resend_count"
 #: Response extension carrying the call's record from the inner layer to the response hook.
 RECORD_EXTENSION = "flowscope.record"
+#: Response extension carrying the call's redaction to the response hook, for the headers the
+#: instrumentation captured (only while header capture is on).
+REDACTION_EXTENSION = "flowscope.redaction"
+#: The attribute that tells a span flowscope wrote (its exception event included).
+_WRITTEN = "flow.operation"
 
 OnError = Callable[[str, BaseException], None]
 
@@ -144,6 +154,8 @@ def write_span(record: CallRecord) -> None:
     if record.execution is not None:
         _execution_attributes(record.execution, attrs)
     span.set_attributes(attrs)
+    if record.exception_type is not None:
+        _exception_event(span, record)
     if record.execution is not None:
         _execution_events(span, record.execution)
     if record.outcome != "success":
@@ -154,6 +166,21 @@ def write_span(record: CallRecord) -> None:
     # A failed launch's hints, or a failed execution's that its launch explains.
     for hint in record.hints:
         span.add_event("flow.hint", {"hint.code": hint.code, "hint.message": hint.message})
+
+
+def _exception_event(span: Span, record: CallRecord) -> None:
+    """A transport exception, from the record: its message was redacted with the call's own
+    redaction (echoes included), which the tracer's generic handling could not do."""
+    span.add_event(
+        "exception",
+        {
+            "exception.type": record.exception_class or record.exception_type or "",
+            "exception.message": record.exception_message or "",
+            "exception.stacktrace": record.exception_stacktrace or "",
+            "exception.escaped": "False",
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, status_description(record)))
 
 
 def _execution_attributes(execution: ExecutionOutcome, attrs: dict[str, Any]) -> None:
@@ -216,19 +243,37 @@ async def _async_request_hook(span: Span, request: Any) -> None:
     _request_hook(span, request)
 
 
-def _response_hook(span: Span, request: Any, response: Any) -> None:
+def _response_hook(span: Span, request: Any, response: Any, on_error: OnError) -> None:
     # The instrumentation sets the status from the HTTP status code after our layer returns;
-    # this hook runs after that. The record leaves the response here: the caller never sees it.
+    # this hook runs after that. The record leaves the response here: the caller never sees it,
+    # nor the call's redaction (which holds the request's secrets).
     extensions = response.extensions
-    record = extensions.pop(RECORD_EXTENSION, None) if extensions is not None else None
-    if not isinstance(record, CallRecord):
+    if extensions is None:
         return
-    if record.status_code is not None and record.status_code >= 400 and span.is_recording():
-        span.set_status(StatusCode.ERROR, status_description(record))
+    redaction = extensions.pop(REDACTION_EXTENSION, None)
+    record = extensions.pop(RECORD_EXTENSION, None)
+    try:
+        if redaction is not None:
+            # The response headers were captured just before this hook.
+            redact_captured_headers(span, redaction)
+        if not isinstance(record, CallRecord):
+            return
+        if record.status_code is not None and record.status_code >= 400 and span.is_recording():
+            span.set_status(StatusCode.ERROR, status_description(record))
+    except Exception as exc:
+        on_error("span", exc)
 
 
-async def _async_response_hook(span: Span, request: Any, response: Any) -> None:
-    _response_hook(span, request, response)
+def _response_hooks(
+    on_error: OnError,
+) -> tuple[Callable[[Span, Any, Any], None], Callable[[Span, Any, Any], Awaitable[None]]]:
+    def hook(span: Span, request: Any, response: Any) -> None:
+        _response_hook(span, request, response, on_error)
+
+    async def async_hook(span: Span, request: Any, response: Any) -> None:
+        _response_hook(span, request, response, on_error)
+
+    return hook, async_hook
 
 
 def _stable_semconv(transport: Any) -> None:
@@ -250,20 +295,21 @@ def opentelemetry_transport(
 ) -> SyncOpenTelemetryTransport | AsyncOpenTelemetryTransport:
     """The instrumentation's transport around ``inner``, with flowscope's tracer and hooks."""
     provider = GuardedTracerProvider(tracer_provider, redactor, on_error)
+    response_hook, async_response_hook = _response_hooks(on_error)
     transport: SyncOpenTelemetryTransport | AsyncOpenTelemetryTransport
     if isinstance(inner, httpx.AsyncBaseTransport):
         transport = AsyncOpenTelemetryTransport(
             inner,
             tracer_provider=provider,
             request_hook=_async_request_hook,
-            response_hook=_async_response_hook,
+            response_hook=async_response_hook,
         )
     else:
         transport = SyncOpenTelemetryTransport(
             inner,
             tracer_provider=provider,
             request_hook=_request_hook,
-            response_hook=_response_hook,
+            response_hook=response_hook,
         )
     _stable_semconv(transport)
     return transport
@@ -277,6 +323,44 @@ _CAPTURE_VARIABLES = (
     "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE",
 )
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
+
+
+def captures_headers() -> bool:
+    """Whether the instrumentation built now captures headers as span attributes."""
+    return any(os.environ.get(name, "").strip() for name in _CAPTURE_VARIABLES)
+
+
+def _header_values(key: str, value: Any, redactor: Redactor | CallRedaction) -> Any:
+    # The instrumentation names attributes http.request.header.<name, "-" as "_">.
+    name = key.rsplit(".", 1)[1].replace("_", "-")
+    header_value = redactor.header_value
+    if isinstance(value, str):
+        return header_value(name, value)
+    return [header_value(name, str(v)) for v in value]
+
+
+def redact_captured_headers(span: Span | None, redactor: Redactor | CallRedaction) -> None:
+    """Redact the header attributes the instrumentation captured on ``span``, in place.
+
+    With a flow call's :class:`CallRedaction`, a header that quotes what the request had
+    redacted elsewhere (a body value under a sensitive key) loses that value too.
+    """
+    if span is None or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None)
+    if not isinstance(attributes, Mapping):
+        return
+    for key, value in list(attributes.items()):
+        if key.startswith(_HEADER_PREFIXES):
+            redacted = _header_values(key, value, redactor)
+            if redacted != (value if isinstance(value, str) else list(value)):
+                span.set_attribute(key, redacted)
+
+
+def _written(span: Span) -> bool:
+    """Whether flowscope wrote ``span`` from a record, exception event and status included."""
+    attributes = getattr(span, "attributes", None)
+    return isinstance(attributes, Mapping) and _WRITTEN in attributes
 
 
 class GuardedTracerProvider(trace.TracerProvider):
@@ -315,9 +399,7 @@ class _GuardedTracer(trace.Tracer):
         self._on_error = on_error
         # The instrumentation reads these when it is built, as this tracer is: only then can
         # header attributes appear, so only then are ended spans scanned for them.
-        self._captures_headers = any(
-            os.environ.get(name, "").strip() for name in _CAPTURE_VARIABLES
-        )
+        self._captures_headers = captures_headers()
 
     def start_span(
         self,
@@ -376,7 +458,7 @@ class _GuardedTracer(trace.Tracer):
         try:
             yield span
         except BaseException as exc:
-            if isinstance(exc, Exception):
+            if isinstance(exc, Exception) and not _written(span):
                 self._record_exception(span, exc, record_exception, set_status_on_exception)
             if self._captures_headers:
                 self._scrub_headers(span)
@@ -408,24 +490,12 @@ class _GuardedTracer(trace.Tracer):
             return {}
 
     def _header_values(self, key: str, value: Any) -> Any:
-        # The instrumentation names attributes http.request.header.<name, "-" as "_">.
-        name = key.rsplit(".", 1)[1].replace("_", "-")
-        header_value = self._redactor.header_value
-        if isinstance(value, str):
-            return header_value(name, value)
-        return [header_value(name, str(v)) for v in value]
+        return _header_values(key, value, self._redactor)
 
     def _scrub_headers(self, span: Span) -> None:
         """Response headers are captured after the call; redact them before the span ends."""
         try:
-            attributes = getattr(span, "attributes", None)
-            if not isinstance(attributes, Mapping) or not span.is_recording():
-                return
-            for key, value in list(attributes.items()):
-                if key.startswith(_HEADER_PREFIXES):
-                    redacted = self._header_values(key, value)
-                    if redacted != (value if isinstance(value, str) else list(value)):
-                        span.set_attribute(key, redacted)
+            redact_captured_headers(span, self._redactor)
         except Exception as exc:
             self._on_error("span", exc)
 

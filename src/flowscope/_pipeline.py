@@ -61,7 +61,9 @@ class Pipeline:
         self.config = config
         self.metrics = metrics
         self.redactor = Redactor(
-            redact_keys=config.redact_keys, redact_patterns=config.redact_patterns
+            redact_keys=config.redact_keys,
+            redact_patterns=config.redact_patterns,
+            redact_pii=config.redact_pii,
         )
         self.internal_error = InternalErrors(metrics, self.redactor)
         self.executions = execution_store(metrics, config)

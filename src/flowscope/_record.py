@@ -104,6 +104,10 @@ class CallRecord:
     error: RecordedError | None = None
     exception_type: str | None = None
     exception_message: str | None = None
+    #: The exception's module-qualified type (``httpx.ConnectError``) and its traceback,
+    #: redacted like its message: what the span's ``exception`` event shows.
+    exception_class: str | None = None
+    exception_stacktrace: str | None = None
     correlation_id: str | None = None
     hints: tuple[Hint, ...] = ()
     redacted_paths: tuple[str, ...] = ()

@@ -6,23 +6,33 @@ no prefix, no length. Paths say *where* something was redacted, never what.
 
 Redaction runs on every failed call, so patterns are compiled once per :class:`Redactor` and text
 without any candidate substring takes a fast path.
+
+A :class:`CallRedaction` (``Redactor.for_call``) redacts one call: it remembers every value it
+redacted from the request and removes those values wherever the response quotes them back (the
+echo rule). Payment and personal data (card numbers, PINs, CVVs, SSNs, security answers) are
+redacted by default; ``redact_pii=False`` turns that part off.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import itertools
 import json as _json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from ._vocabulary import is_json_media, media_type
 
-__all__ = ["REDACTED", "Redacted", "Redactor"]
+__all__ = ["REDACTED", "CallRedaction", "Redacted", "Redactor"]
 
 REDACTED = "[REDACTED]"
+#: ``Redactor.for_call(document=...)`` when the request body was not parsed as JSON.
+NO_DOCUMENT: Any = object()
+_FORM_MEDIA = "application/x-www-form-urlencoded"
 
 # Terms long enough to be matched anywhere in the normalised name, even across word boundaries
 # (``pass_word``); short ones must sit inside one word, so ``desk_eye`` is not a key.
@@ -49,6 +59,59 @@ _HARMLESS_CHILDREN = frozenset({("limit", "key")})
 # Query strings and form bodies also carry OAuth authorization codes and PKCE verifiers; in JSON,
 # ``code`` is the Genesys error code (``bad.request``) and must stay readable.
 _QUERY_ONLY_KEYS = frozenset({"code", "codeverifier"})
+
+# Payment and personal data (``redact_pii``). Short names must be a whole word of the key, so
+# ``pinned``, ``spinner``, ``span_id`` and ``happiness`` are no PIN, PAN or SSN.
+_PII_WORDS = frozenset({"pin", "pincode", "cvv", "cvc", "cvn", "csc", "pan", "ssn", "passcode"})
+_PII_TERMS = (
+    "cardnumber",
+    "cardnum",
+    "primaryaccountnumber",
+    "cardverification",
+    "securitycode",
+    "socialsecurity",
+    "pinnumber",
+    "pinblock",
+    "maidenname",
+    "memorableword",
+)
+# ``creditCard`` and ``paymentCard`` hold the card (or an object with it); ``creditCardType``
+# does not.
+_PII_SUFFIXES = ("creditcard", "debitcard", "paymentcard")
+_CARD_WORDS = frozenset({"card", "cc"})
+_NUMBER_WORDS = frozenset({"no", "num", "nr", "nbr", "number"})
+# Substrings that let text reach the ``key=value`` scan when PII keys are on.
+# (``cc_number`` is left to the card number rule: ``cc`` is in too many words.)
+_PII_CANDIDATES = (
+    "pin",
+    "cvv",
+    "cvc",
+    "cvn",
+    "csc",
+    "pan",
+    "ssn",
+    "card",
+    "security",
+    "social",
+    "passcode",
+    "maiden",
+    "memorable",
+)
+
+# 13 to 19 digits, single spaces or dashes between them allowed, standing alone: not part of a
+# longer run, of a word, or of a dashed id such as a UUID (``...-4f00-8000-1234567890ab``).
+_CARD_RE = re.compile(
+    r"(?<![0-9A-Za-z_])(?<![0-9A-Za-z_]-)(?<![0-9] )"
+    r"[0-9](?:[ -]?[0-9]){12,18}"
+    r"(?![ -]?[0-9])(?![A-Za-z_])(?!-[0-9A-Za-z_])"
+)
+# Unix times in ms, µs and ns between 2015 and 2039 (below 2,200,000,000 s, where the card
+# ranges starting with 22 begin): a 13-, 16- or 19-digit clock reading, not a card.
+_EPOCH_SECONDS = (1_420_070_400, 2_200_000_000)
+_COMPACT_TIME = re.compile(
+    r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    r"(?:[01][0-9]|2[0-3])[0-5][0-9][0-5][0-9][0-9]*"
+)
 
 # A header name is sensitive when it contains any term, short ones included (``x-api-key``).
 _HEADER_TERMS = (*_LONG_TERMS, *_SHORT_TERMS)
@@ -131,29 +194,309 @@ def _normalise(name: str) -> tuple[str, list[str]]:
     return "".join(words), words
 
 
-class _Node:
-    """A lazily materialised JSON path: most nodes never need their path spelt out."""
+@functools.lru_cache(maxsize=4096)
+def _key_name(name: str) -> str:
+    """The last segment of a key, normalised: ``inputData.Flow.card_cvv`` -> ``cardcvv``."""
+    return _normalise(name.rsplit(".", 1)[-1])[0]
 
-    __slots__ = ("parent", "segment")
 
-    def __init__(self, parent: _Node | None, segment: str | int) -> None:
-        self.parent = parent
-        self.segment = segment
+def _is_pii_key(joined: str, words: list[str]) -> bool:
+    if any(word in _PII_WORDS for word in words):
+        return True
+    if any(term in joined for term in _PII_TERMS) or joined.endswith(_PII_SUFFIXES):
+        return True
+    if any(a in _CARD_WORDS and b in _NUMBER_WORDS for a, b in itertools.pairwise(words)):
+        return True
+    return "security" in joined and "answer" in joined
 
-    def render(self) -> str:
-        parts: list[str] = []
-        node: _Node | None = self
-        while node is not None:
-            seg = node.segment
-            if isinstance(seg, int):
-                parts.append(f"[{seg}]")
-            elif _IDENT_RE.match(seg):
-                parts.append("." + seg)
-            else:
-                escaped = seg.replace("\\", "\\\\").replace("'", "\\'")
-                parts.append(f"['{escaped}']")
-            node = node.parent
-        return "$" + "".join(reversed(parts))
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def holds_card_number(text: str) -> bool:
+    """Whether ``text`` holds a card number, by the rule ``redact_pii`` applies."""
+    if _CARD_RE.search(text) is None:
+        return False
+    return any(_is_card_number(m.group(0)) for m in _CARD_RE.finditer(text))
+
+
+def _is_card_number(text: str) -> bool:
+    """A Luhn-valid run of 13-19 digits that is not a clock reading or a run of one digit."""
+    digits = text.replace(" ", "").replace("-", "")
+    if len(set(digits)) == 1 or not _luhn(digits):
+        return False
+    if digits == text:  # clocks are written without separators
+        if len(digits) in (13, 16, 19):
+            seconds = int(digits) // 10 ** (len(digits) - 10)
+            if _EPOCH_SECONDS[0] <= seconds < _EPOCH_SECONDS[1]:
+                return False
+        if _COMPACT_TIME.fullmatch(digits):
+            return False
+    return True
+
+
+# -- echoes ----------------------------------------------------------------------------------------
+
+#: Values shorter than this are removed only where the response names the key they were under:
+#: ``123`` alone is everywhere (a status, a count), ``123`` next to ``cvv`` is the CVV.
+_ECHO_SHORT = 4
+#: Values shorter than this are removed only where they stand alone, so a 4-digit PIN does not
+#: cut holes in ids such as ``ctx-4921-a`` or ``c0a84921``; longer ones are removed anywhere.
+_ECHO_ANYWHERE = 8
+Edges = tuple[str, str]
+#: Not inside a word, an id (``a-4921-b``, ``v4921.2``) or a longer token.
+_TOKEN_EDGES: Edges = (r"(?<![A-Za-z0-9_.\-])", r"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_])")
+#: Numbers of any length are removed only as a whole number: not inside a longer one, nor as
+#: one group of a number written in groups (``0000 0000 0000 4921``), which is a coincidence.
+_NUMBER_EDGES: Edges = (r"(?<![0-9])(?<![0-9][ \-])", r"(?![0-9])(?![ \-][0-9])")
+_SHORT_NUMBER_EDGES: Edges = (
+    _TOKEN_EDGES[0] + r"(?<![0-9] )",
+    _TOKEN_EDGES[1] + r"(?! [0-9])",
+)
+
+
+def _edges(value: str) -> Edges | None:
+    """Where ``value`` must stand to be an echo of it; ``None``: anywhere."""
+    if value.isdigit():
+        return _SHORT_NUMBER_EDGES if len(value) < _ECHO_ANYWHERE else _NUMBER_EDGES
+    return _TOKEN_EDGES if len(value) < _ECHO_ANYWHERE else None
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+#: The longest string value of a mapping read as a field name (``fieldName: inputData.Flow.pin``).
+_FIELD_NAME_CHARS = 200
+
+#: Values that every escaping and encoding leaves as they are (tokens, JWTs, numbers).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._~\-]*\Z")
+#: (value, key) pairs: a value redacted from the request and the normalised name of the key,
+#: header or parameter it was under (``None`` when it was found by its shape).
+Found = list[tuple[str, "str | None"]]
+
+
+def _forms(value: str) -> set[str]:
+    """The ways a server may quote ``value`` back: as is, JSON-escaped, URL-encoded."""
+    if _PLAIN_VALUE.match(value):
+        return {value}
+    escaped = _json.dumps(value)[1:-1]
+    return {
+        value,
+        escaped,
+        _json.dumps(value, ensure_ascii=False)[1:-1],
+        escaped.replace("/", "\\/"),  # PHP and some Java encoders escape the solidus
+        escaped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),  # Go
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+    }
+
+
+def _by_length(forms: Iterable[str]) -> tuple[str, ...]:
+    # Longest first: a value that contains another one is removed whole.
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+Group = tuple[Edges, tuple[str, ...]]
+
+
+class _Echo:
+    """The values one call's request had redacted, ready to be found again in its response.
+
+    Found with ``in`` and removed with ``str.replace``: both scan the text once per value in C,
+    and compiling a regular expression of the values would cost more than a whole error body's
+    redaction. Regular expressions are compiled only for values actually found.
+    """
+
+    __slots__ = ("_all", "_anywhere", "_edged", "_exact", "_patterns", "keyed")
+
+    def __init__(
+        self,
+        anywhere: tuple[str, ...],
+        edged: tuple[Group, ...],
+        keyed: dict[str, tuple[Group, ...]],
+        exact: frozenset[str],
+        patterns: dict[tuple[Edges, tuple[str, ...]], re.Pattern[str]],
+    ) -> None:
+        self._anywhere = anywhere
+        self._edged = edged
+        self.keyed = keyed
+        self._exact = exact
+        self._patterns = patterns
+        # Every form in one tuple: most strings hold none, and one loop says so.
+        self._all = (
+            *anywhere,
+            *(f for _, forms in edged for f in forms),
+            *(f for groups in keyed.values() for _, forms in groups for f in forms),
+        )
+
+    @classmethod
+    def remember(cls, found: Found) -> _Echo | None:
+        """The echo of what a request had redacted; ``None`` when it had nothing."""
+        anywhere: set[str] = set()
+        edged: dict[Edges, set[str]] = {}
+        keyed: dict[str, dict[Edges, set[str]]] = {}
+        exact: set[str] = set()
+        for raw, key in found:
+            for value in {raw, raw.strip()}:
+                if not value or value in REDACTED:
+                    continue
+                edges = _edges(value)
+                if len(value) < _ECHO_SHORT:
+                    if key and edges is not None:
+                        keyed.setdefault(key, {}).setdefault(edges, set()).update(_forms(value))
+                    continue
+                exact.add(value)
+                if edges is None:
+                    anywhere.update(_forms(value))
+                else:
+                    edged.setdefault(edges, set()).update(_forms(value))
+        if not (anywhere or edged or keyed):
+            return None
+        return cls(
+            _by_length(anywhere),
+            tuple((edges, _by_length(forms)) for edges, forms in edged.items()),
+            {
+                key: tuple((edges, _by_length(forms)) for edges, forms in groups.items())
+                for key, groups in keyed.items()
+            },
+            frozenset(exact),
+            {},
+        )
+
+    def within(self, text: str) -> _Echo | None:
+        """Only what ``text`` holds (in some form); ``None`` when it holds nothing.
+
+        A JSON body quotes a value in one of the forms remembered, so its strings are searched
+        for those alone: most error bodies quote nothing, and then cost one scan per form.
+        """
+        anywhere = tuple(form for form in self._anywhere if form in text)
+        edged = _present(self._edged, text)
+        keyed: dict[str, tuple[Group, ...]] = {}
+        if self.keyed:
+            squashed = _squash(text)
+            for key, groups in self.keyed.items():
+                present = _present(groups, text) if key in squashed else ()
+                if present:
+                    keyed[key] = present
+        if not (anywhere or edged or keyed):
+            return None
+        return _Echo(anywhere, edged, keyed, self._exact, self._patterns)
+
+    def scrub(self, text: str, scope: Sequence[dict[Any, Any]] = ()) -> tuple[str, bool]:
+        """Remove every remembered value from ``text``.
+
+        ``scope``: the JSON objects that enclose ``text``; a short value is removed where one of
+        them, or ``text`` itself, names the key it was sent under.
+        """
+        for form in self._all:
+            if form in text:
+                break
+        else:
+            return text, False
+        changed = False
+        for form in self._anywhere:
+            if form in text:
+                text = text.replace(form, REDACTED)
+                changed = True
+        for edges, forms in self._edged:
+            text, hit = self._sub(forms, text, edges)
+            changed = changed or hit
+        named: set[str] | None = None
+        for key, groups in self.keyed.items():
+            if not any(form in text for _, forms in groups for form in forms):
+                continue
+            if named is None:
+                named = self._named_in(text) | self._named_by(scope)
+            if key in named:
+                for edges, forms in groups:
+                    text, hit = self._sub(forms, text, edges)
+                    changed = changed or hit
+        return text, changed
+
+    def scalar(self, value: int | float, scope: Sequence[dict[Any, Any]]) -> bool:
+        """Whether a JSON number quotes a remembered value (a PIN sent as ``"4921"``)."""
+        shown = str(value)
+        if shown in self._exact:
+            return True
+        keys = [k for k, groups in self.keyed.items() if any(shown in f for _, f in groups)]
+        return bool(keys) and not self._named_by(scope).isdisjoint(keys)
+
+    def _named_by(self, scope: Sequence[dict[Any, Any]]) -> set[str]:
+        """Keys of short values that JSON objects name, by a key of their own or a field name
+        (``{"fieldName": "inputData.Flow.cvv", "entityName": "123"}``)."""
+        names = set()
+        for mapping in scope:
+            for key, value in mapping.items():
+                if isinstance(key, str):
+                    names.add(_key_name(key))
+                if isinstance(value, str) and len(value) <= _FIELD_NAME_CHARS:
+                    names.add(_key_name(value))
+        return names.intersection(self.keyed)
+
+    def _named_in(self, text: str) -> set[str]:
+        squashed = _squash(text)
+        candidates = [key for key in self.keyed if key in squashed]
+        if not candidates:
+            return set()
+        tokens = {_normalise(token)[0] for token in _TOKEN_RE.findall(text)}
+        return tokens.intersection(candidates)
+
+    def _sub(self, forms: tuple[str, ...], text: str, edges: Edges) -> tuple[str, bool]:
+        """Replace the forms found in ``text`` where they stand between ``edges``."""
+        for form in forms:
+            if form in text:
+                break
+        else:
+            return text, False
+        hits = tuple(form for form in forms if form in text)
+        pattern = self._patterns.get((edges, hits))
+        if pattern is None:
+            alternation = "|".join(re.escape(form) for form in hits)
+            pattern = re.compile(f"{edges[0]}(?:{alternation}){edges[1]}")
+            self._patterns[edges, hits] = pattern
+        text, count = pattern.subn(REDACTED, text)
+        return text, count > 0
+
+
+def _present(groups: tuple[Group, ...], text: str) -> tuple[Group, ...]:
+    out = []
+    for edges, forms in groups:
+        found = tuple(form for form in forms if form in text)
+        if found:
+            out.append((edges, found))
+    return tuple(out)
+
+
+_SQUASH = str.maketrans("", "", " _.-\t\n")
+
+
+def _squash(text: str) -> str:
+    """Lower case without separators: where ``card_cvv`` and ``Flow.cardCvv`` read alike."""
+    return text.lower().translate(_SQUASH)
+
+
+#: A JSON path, built as the walk goes and spelt out only where something was redacted:
+#: ``(parent, segment)`` pairs, ``None`` at the root (tuples, as no call is needed to make one).
+_Node = tuple[Any, "str | int"]
+
+
+def _render(node: _Node | None) -> str:
+    parts: list[str] = []
+    while node is not None:
+        node, seg = node
+        if isinstance(seg, int):
+            parts.append(f"[{seg}]")
+        elif _IDENT_RE.match(seg):
+            parts.append("." + seg)
+        else:
+            escaped = seg.replace("\\", "\\\\").replace("'", "\\'")
+            parts.append(f"['{escaped}']")
+    return "$" + "".join(reversed(parts))
 
 
 #: Headers whose values the HTTP stack and the tracing propagator write (no user text): not
@@ -178,7 +521,12 @@ class Redactor:
 
     ``redact_keys`` add exact (case-insensitive) JSON/form keys, query names and header names,
     for PII such as ``email``; ``redact_patterns`` add regular expressions redacted anywhere in
-    text (only the group named ``secret`` when the pattern has one).
+    text (only the group named ``secret`` when the pattern has one). ``redact_pii`` (on by
+    default) redacts payment and personal data: Luhn-valid card numbers anywhere in text, and
+    values under keys naming a PIN, CVV/CVC, card number/PAN, SSN or security answer.
+
+    :meth:`for_call` gives the redaction of one call, which also removes from the response
+    whatever was redacted from the request.
     """
 
     def __init__(
@@ -186,18 +534,19 @@ class Redactor:
         *,
         redact_keys: Iterable[str] = (),
         redact_patterns: Iterable[str | re.Pattern[str]] = (),
+        redact_pii: bool = True,
     ) -> None:
         user_keys = tuple(redact_keys)
         self._user_keys = frozenset(norm for norm in (_normalise(k)[0] for k in user_keys) if norm)
         self._patterns = tuple(
             p if isinstance(p, re.Pattern) else re.compile(p) for p in redact_patterns
         )
+        self._pii = redact_pii
         # Text that contains none of these cannot match a built-in rule. Checked on the
         # lower-cased text: a case-sensitive alternation wins on short strings, plain substring
         # tests on long ones; a case-insensitive alternation is an order of magnitude slower.
-        self._candidates = tuple(
-            dict.fromkeys(c.lower() for c in (*_BUILTIN_CANDIDATES, *user_keys) if c)
-        )
+        builtin = (*_BUILTIN_CANDIDATES, *(_PII_CANDIDATES if redact_pii else ()))
+        self._candidates = tuple(dict.fromkeys(c.lower() for c in (*builtin, *user_keys) if c))
         self._candidates_re = re.compile("|".join(re.escape(c) for c in self._candidates))
         self._key_cache: dict[str, bool] = {}
         self._header_cache: dict[str, bool] = {}
@@ -207,6 +556,20 @@ class Redactor:
         self._clean: set[str] = set()
         # The same for whole URLs: a client calls the same few URLs again and again.
         self._clean_urls: set[str] = set()
+
+    def for_call(
+        self,
+        url: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | str | None = None,
+        content_type: str | None = None,
+        document: Any = NO_DOCUMENT,
+    ) -> CallRedaction:
+        """The redaction of one call, given what it sent (nothing is redacted until asked).
+
+        ``document``: the request body already parsed as JSON, so it is not parsed again.
+        """
+        return CallRedaction(self, url, headers, body, content_type, document)
 
     # -- classification -------------------------------------------------------------------
 
@@ -237,6 +600,8 @@ class Redactor:
             return True
         if any(term in joined for term in _LONG_TERMS):
             return True
+        if self._pii and _is_pii_key(joined, words):
+            return True
         return any(
             term in word for word in words if word not in _HARMLESS_WORDS for term in _SHORT_TERMS
         )
@@ -251,9 +616,11 @@ class Redactor:
         cached = self._header_cache.get(name)
         if cached is None:
             lower = name.lower()
+            joined, words = _normalise(name)
             cached = (
                 any(term in lower for term in _HEADER_TERMS)
-                or _normalise(name)[0] in self._user_keys
+                or joined in self._user_keys
+                or (self._pii and _is_pii_key(joined, words))
             )
             if len(self._header_cache) >= _CACHE_SIZE:
                 self._header_cache.clear()
@@ -264,9 +631,11 @@ class Redactor:
 
     def header_value(self, name: str, value: str) -> str:
         """Redact one header value; authorization headers keep their scheme."""
-        return self._header_value(name, value)[0]
+        return self._header_value(name, value, None, None)[0]
 
-    def _header_value(self, name: str, value: str) -> tuple[str, bool]:
+    def _header_value(
+        self, name: str, value: str, found: Found | None, echo: _Echo | None
+    ) -> tuple[str, bool]:
         lower = name.lower()
         if lower in _PROTOCOL_HEADERS:
             return value, False
@@ -277,19 +646,38 @@ class Redactor:
             if lower in _SCHEME_HEADERS:
                 match = _SCHEME_RE.match(stripped)
                 if match is not None:
-                    if match.group("rest") is None:
+                    rest = match.group("rest")
+                    if rest is None:
                         return value, False
+                    if found is not None:
+                        _remember_credential(found, match.group("scheme"), rest, _key_name(name))
                     return f"{match.group('scheme')} {REDACTED}", True
+            if found is not None:
+                key = _key_name(name)
+                found.append((stripped, key))
+                if lower in ("cookie", "set-cookie"):
+                    for part in stripped.split(";"):
+                        cookie, _, cookie_value = part.partition("=")
+                        found.append((cookie_value, _key_name(cookie.strip()) or key))
             return REDACTED, True
-        scrubbed, kinds = self._scrub(value)
+        scrubbed, kinds = self._scrub(value, found, echo)
         return scrubbed, bool(kinds)
 
     def headers(self, headers: Iterable[tuple[str, str]], *, where: str = "header") -> Redacted:
         """Redact header pairs, keeping order, names and duplicates."""
+        return self._headers(headers, where, None, None)
+
+    def _headers(
+        self,
+        headers: Iterable[tuple[str, str]],
+        where: str,
+        found: Found | None,
+        echo: _Echo | None,
+    ) -> Redacted:
         out: list[tuple[str, str]] = []
         paths: dict[str, None] = {}
         for name, value in headers:
-            new, changed = self._header_value(name, value)
+            new, changed = self._header_value(name, value, found, echo)
             if changed:
                 paths[f"{where}:{name.lower()}"] = None
             out.append((name, new))
@@ -305,17 +693,17 @@ class Redactor:
         short = len(url) <= _CLEAN_CACHE_CHARS
         if short and url in self._clean_urls:
             return Redacted(url, ())
-        redacted = self._url(url)
+        redacted = self._url(url, None)
         if short and not redacted.paths:
             if len(self._clean_urls) >= _CACHE_SIZE:
                 self._clean_urls.clear()
             self._clean_urls.add(url)
         return redacted
 
-    def _url(self, url: str) -> Redacted:
+    def _url(self, url: str, found: Found | None) -> Redacted:
         match = _URL_RE.match(url)
         if match is None:  # pragma: no cover - the pattern matches every string
-            scrubbed, kinds = self._scrub(url)
+            scrubbed, kinds = self._scrub(url, found)
             return Redacted(scrubbed, ("url:text",) if kinds else ())
         paths: dict[str, None] = {}
         out: list[str] = []
@@ -324,28 +712,42 @@ class Redactor:
         authority = match.group("authority")
         if authority is not None:
             if "@" in authority:
-                authority = REDACTED + "@" + authority.rsplit("@", 1)[1]
+                userinfo, authority = authority.rsplit("@", 1)
+                authority = REDACTED + "@" + authority
                 paths["url:userinfo"] = None
+                if found is not None:
+                    user, _, password = userinfo.partition(":")
+                    for value in {userinfo, unquote(userinfo), password or user}:
+                        found.append((unquote(value), "userinfo"))
             out.append("//" + authority)
-        path, kinds = self._scrub(match.group("path"))
+        path, kinds = self._scrub(match.group("path"), found)
         if kinds:
             paths["url:path"] = None
         out.append(path)
         query = match.group("query")
         if query is not None:
-            out.append("?" + self._pairs(query, "url:query.", paths, plus=True))
+            out.append("?" + self._pairs(query, "url:query.", paths, found, plus=True))
         fragment = match.group("fragment")
         if fragment is not None:
             if "=" in fragment:
-                fragment = self._pairs(fragment, "url:fragment.", paths, plus=True)
+                fragment = self._pairs(fragment, "url:fragment.", paths, found, plus=True)
             else:
-                fragment, kinds = self._scrub(fragment)
+                fragment, kinds = self._scrub(fragment, found)
                 if kinds:
                     paths["url:fragment"] = None
             out.append("#" + fragment)
         return Redacted("".join(out), tuple(paths))
 
-    def _pairs(self, text: str, prefix: str, paths: dict[str, None], *, plus: bool) -> str:
+    def _pairs(
+        self,
+        text: str,
+        prefix: str,
+        paths: dict[str, None],
+        found: Found | None,
+        *,
+        plus: bool,
+        echo: _Echo | None = None,
+    ) -> str:
         """Redact ``name=value&...`` keeping untouched pairs exactly as they were written."""
         decode = unquote_plus if plus else unquote
         parts = text.split("&")
@@ -357,11 +759,14 @@ class Redactor:
             if self._is_sensitive_query_name(decoded_name):
                 parts[i] = f"{name}={REDACTED}"
                 paths[prefix + decoded_name] = None
+                if found is not None:
+                    key = _key_name(decoded_name)
+                    found.extend(((decode(value), key), (value, key)))
                 continue
             decoded = decode(value)
-            scrubbed, kinds = self._scrub(decoded)
+            scrubbed, kinds = self._scrub(decoded, found, echo)
             if not kinds:
-                scrubbed, kinds = self._scrub(value)
+                scrubbed, kinds = self._scrub(value, found, echo)
                 if not kinds:
                     continue
                 parts[i] = f"{name}={scrubbed}"
@@ -375,30 +780,58 @@ class Redactor:
 
     def text(self, text: str, *, where: str = "text") -> Redacted:
         """Redact secrets in free text: sensitive ``key=value`` pairs, bearer and basic
-        credentials, JWTs and user patterns."""
-        scrubbed, kinds = self._scrub(text)
+        credentials, JWTs, card numbers and user patterns."""
+        return self._text(text, where, None, None)
+
+    def _text(self, text: str, where: str, found: Found | None, echo: _Echo | None) -> Redacted:
+        scrubbed, kinds = self._scrub(text, found, echo)
         return Redacted(scrubbed, tuple(f"{where}:{kind}" for kind in kinds))
 
-    def _scrub(self, text: str) -> tuple[str, tuple[str, ...]]:
+    def _scrub(
+        self,
+        text: str,
+        found: Found | None = None,
+        echo: _Echo | None = None,
+        scope: Sequence[dict[Any, Any]] = (),
+    ) -> tuple[str, tuple[str, ...]]:
         short = len(text) <= _CLEAN_CACHE_CHARS
         if short and text in self._clean:
-            return text, ()
+            if echo is None:
+                return text, ()
+            kinds: dict[str, None] = {}
+        else:
+            text, kinds = self._scrub_rules(text, found, short)
+        if echo is not None:
+            text, echoed = echo.scrub(text, scope)
+            if echoed:
+                kinds["echo"] = None
+        return text, tuple(kinds)
+
+    def _scrub_rules(
+        self, text: str, found: Found | None, short: bool
+    ) -> tuple[str, dict[str, None]]:
         original = text
         kinds: dict[str, None] = {}
+        # Before the pairs: ``card: 4111 1111 1111 1111`` must go whole, not up to a space.
+        if self._pii and _CARD_RE.search(text):
+            text = _CARD_RE.sub(_card_replacer(kinds, found), text)
         if text and self._may_hold_secret(text):
-            text = self._redact_pairs(text, kinds)
-            text = _BEARER_RE.sub(_credential_replacer("bearer", kinds), text)
-            text = _BASIC_RE.sub(_credential_replacer("basic", kinds), text)
-            text, count = _JWT_RE.subn(REDACTED, text)
-            if count:
-                kinds["jwt"] = None
+            text = self._redact_pairs(text, kinds, found)
+            text = _BEARER_RE.sub(_credential_replacer("bearer", kinds, found), text)
+            text = _BASIC_RE.sub(_credential_replacer("basic", kinds, found), text)
+            if found is None:
+                text, count = _JWT_RE.subn(REDACTED, text)
+                if count:
+                    kinds["jwt"] = None
+            else:
+                text = _JWT_RE.sub(_jwt_replacer(kinds, found), text)
         for pattern in self._patterns:
-            text = pattern.sub(_pattern_replacer(pattern, kinds), text)
+            text = pattern.sub(_pattern_replacer(pattern, kinds, found), text)
         if short and not kinds:  # every rule that changes the text names its kind
             if len(self._clean) >= _CACHE_SIZE:
                 self._clean.clear()
             self._clean.add(original)
-        return text, tuple(kinds)
+        return text, kinds
 
     def _may_hold_secret(self, text: str) -> bool:
         if "eyJ" in text:
@@ -408,7 +841,7 @@ class Redactor:
             return self._candidates_re.search(lower) is not None
         return any(candidate in lower for candidate in self._candidates)
 
-    def _redact_pairs(self, text: str, kinds: dict[str, None]) -> str:
+    def _redact_pairs(self, text: str, kinds: dict[str, None], found: Found | None) -> str:
         """Redact values of sensitive ``key=value`` pairs.
 
         A pair whose key is harmless does not consume its value: the value is scanned again,
@@ -434,17 +867,23 @@ class Redactor:
                 continue
             if value.startswith('\\"'):
                 new_value = f'\\"{REDACTED}\\"'
+                secret = value[2:-2]
             elif value[0] in "\"'":
                 if len(value) <= 2:
                     pos = match.end()
                     continue
                 new_value = value[0] + REDACTED + value[0]
+                secret = value[1:-1]
             else:
                 scheme = _SCHEME_RE.match(value)
                 if scheme is not None and scheme.group("rest") is not None:
                     new_value = f"{scheme.group('scheme')} {REDACTED}"
+                    secret = scheme.group("rest")
                 else:
                     new_value = REDACTED
+                    secret = value
+            if found is not None:
+                found.append((secret, _key_name(key)))
             kinds["key." + key] = None
             out.append(text[done:value_start])
             out.append(new_value)
@@ -463,18 +902,25 @@ class Redactor:
         are scrubbed as text. Iterative, so any nesting depth is safe; subtrees deeper than
         :data:`_MAX_DEPTH` are replaced whole.
         """
+        return self._json(obj, where, None, None)
+
+    def _json(self, obj: Any, where: str, found: Found | None, echo: _Echo | None) -> Redacted:
         paths: dict[str, None] = {}
 
         def mark(node: _Node | None) -> None:
-            paths[f"{where}:{node.render() if node is not None else '$'}"] = None
+            paths[f"{where}:{_render(node)}"] = None
 
+        key_cache = self._key_cache
         holder: list[Any] = [None]
-        # (source value, destination container, destination slot, path node, depth)
-        stack: list[tuple[Any, Any, Any, _Node | None, int]] = [(obj, holder, 0, None, 0)]
+        # (source value, destination container, destination slot, path node, depth, the
+        # enclosing JSON objects, which may name the key of a short echoed value)
+        stack: list[tuple[Any, Any, Any, _Node | None, int, tuple[dict[Any, Any], ...]]] = [
+            (obj, holder, 0, None, 0, ())
+        ]
         while stack:
-            value, dest, slot, node, depth = stack.pop()
+            value, dest, slot, node, depth, scope = stack.pop()
             if isinstance(value, str):
-                scrubbed, kinds = self._scrub(value)
+                scrubbed, kinds = self._scrub(value, found, echo, scope)
                 if kinds:
                     mark(node)
                 dest[slot] = scrubbed
@@ -482,35 +928,54 @@ class Redactor:
                 dest[slot] = REDACTED
                 mark(node)
             elif isinstance(value, dict):
-                parent_segment = node.segment if node is not None else None
+                parent_segment = node[1] if node is not None else None
+                if echo is not None and echo.keyed:
+                    scope = (*scope, value)
                 copy: dict[Any, Any] = {}
                 dest[slot] = copy
-                children: list[tuple[Any, Any, Any, _Node | None, int]] = []
+                children: list[
+                    tuple[Any, Any, Any, _Node | None, int, tuple[dict[Any, Any], ...]]
+                ] = []
                 for key, child in value.items():
                     name = key if isinstance(key, str) else str(key)
                     new_key: Any = key
                     if isinstance(key, str):
-                        new_key, kinds = self._scrub(key)
+                        new_key, kinds = self._scrub(key, found, echo, scope)
                         if kinds:
                             mark(node)
-                    child_node = _Node(node, name)
-                    if self._is_sensitive_child(parent_segment, name):
+                    child_node = (node, name)
+                    sensitive = key_cache.get(name)
+                    if sensitive is None:
+                        sensitive = self.is_sensitive_key(name)
+                    if sensitive and self._is_sensitive_child(parent_segment, name):
                         if child is None or (isinstance(child, str) and not child):
                             copy[new_key] = child
                         else:
                             copy[new_key] = REDACTED
                             mark(child_node)
+                            if found is not None:
+                                _remember_leaves(found, child, _key_name(name))
                         continue
                     copy[new_key] = None
-                    children.append((child, copy, new_key, child_node, depth + 1))
+                    children.append((child, copy, new_key, child_node, depth + 1, scope))
                 stack.extend(reversed(children))
             elif isinstance(value, (list, tuple)):
                 items: list[Any] = [None] * len(value)
                 dest[slot] = items
                 stack.extend(
-                    (child, items, i, _Node(node, i), depth + 1)
+                    (child, items, i, (node, i), depth + 1, scope)
                     for i, child in reversed(list(enumerate(value)))
                 )
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                if (self._pii and 10**12 <= value < 10**19 and _is_card_int(value)) or (
+                    echo is not None and echo.scalar(value, scope)
+                ):
+                    dest[slot] = REDACTED
+                    mark(node)
+                    if found is not None:
+                        found.append((str(value), None))
+                else:
+                    dest[slot] = value
             else:
                 dest[slot] = value
         return Redacted(holder[0], tuple(paths))
@@ -525,7 +990,7 @@ class Redactor:
     def form(self, text: str, *, where: str = "body") -> Redacted:
         """Redact an ``application/x-www-form-urlencoded`` body such as an OAuth token request."""
         paths: dict[str, None] = {}
-        out = self._pairs(text, f"{where}:$.", paths, plus=True)
+        out = self._pairs(text, f"{where}:$.", paths, None, plus=True)
         return Redacted(out, tuple(paths))
 
     def body(self, data: bytes | str, content_type: str | None, *, where: str = "body") -> Redacted:
@@ -533,7 +998,20 @@ class Redactor:
 
         JSON comes back re-serialised compactly when something was redacted, otherwise as sent.
         """
+        return self._body(data, content_type, where, None, None)
+
+    def _body(
+        self,
+        data: bytes | str,
+        content_type: str | None,
+        where: str,
+        found: Found | None,
+        echo: _Echo | None,
+    ) -> Redacted:
         text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+        if echo is not None and "\\u" not in text and "\\/" not in text:
+            # Without those escapes, a JSON string holds a form only if the body does.
+            echo = echo.within(text)
         media = media_type(content_type)
         stripped = text.strip()
         is_form = media == "application/x-www-form-urlencoded"
@@ -543,25 +1021,225 @@ class Redactor:
             except (ValueError, RecursionError):
                 pass
             else:
-                redacted = self.json(document, where=where)
-                if not redacted.paths:
-                    return Redacted(text, ())
-                try:
-                    out = _json.dumps(redacted.value, ensure_ascii=False, separators=(",", ":"))
-                except (ValueError, TypeError, RecursionError):  # pragma: no cover - defensive
-                    return self.text(text, where=where)
-                return Redacted(out, redacted.paths)
+                return self._document(text, document, where, found, echo)
         if is_form or (not media and _FORM_RE.match(stripped)):
-            return self.form(text, where=where)
-        return self.text(text, where=where)
+            paths: dict[str, None] = {}
+            out = self._pairs(text, f"{where}:$.", paths, found, plus=True, echo=echo)
+            return Redacted(out, tuple(paths))
+        return self._text(text, where, found, echo)
+
+    def _document(
+        self, text: str, document: Any, where: str, found: Found | None, echo: _Echo | None
+    ) -> Redacted:
+        """A JSON body from its parsed ``document``: as sent when nothing was redacted, else
+        re-serialised compactly."""
+        redacted = self._json(document, where, found, echo)
+        if not redacted.paths:
+            return Redacted(text, ())
+        try:
+            out = _json.dumps(redacted.value, ensure_ascii=False, separators=(",", ":"))
+        except (ValueError, TypeError, RecursionError):  # pragma: no cover - defensive
+            return self._text(text, where, found, echo)
+        return Redacted(out, redacted.paths)
 
 
-def _credential_replacer(kind: str, kinds: dict[str, None]) -> Callable[[re.Match[str]], str]:
+class CallRedaction:
+    """The redaction of one call: its request, and its response without the request's secrets.
+
+    Servers quote what they were sent (``"Flow.pin: expected number, got '4921'"``, a 401 that
+    names the token, ``messageParams``). Every value redacted from the request (a header, a
+    query parameter, userinfo, a value under a sensitive key or matched by a rule or a user
+    pattern) is remembered, and the methods below remove it wherever it comes back: in the
+    response body, headers, error message, field names, exception messages, hints and ids.
+    Values of 4 to 7 characters are removed where they stand as a whole token; values under 4
+    characters only where the text or the JSON object names the key they were sent under.
+
+    The request is redacted once, when first needed, so a call that succeeds without anything
+    to show never pays for redacting its body.
+    """
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | str | None,
+        content_type: str | None,
+        document: Any = None,
+    ) -> None:
+        self._redactor = redactor
+        self._document = document
+        self._url = url
+        self._headers = headers
+        self._body = body
+        self._content_type = content_type
+        self._found: Found = []
+        self._request_url: Redacted | None = None
+        self._request_headers: Redacted | None = None
+        self._request_body: Redacted | None = None
+        self._echo_cache: _Echo | None = None
+        self._echo_built = False
+
+    # -- what was sent ----------------------------------------------------------------------
+
+    @property
+    def request_url(self) -> Redacted:
+        """The request URL, redacted."""
+        if self._request_url is None:
+            self._request_url = self._redactor._url(self._url, self._found)
+        return self._request_url
+
+    @property
+    def request_headers(self) -> Redacted:
+        """The request headers, redacted (paths ``header:<name>``)."""
+        if self._request_headers is None:
+            self._request_headers = self._redactor._headers(
+                self._headers, "header", self._found, None
+            )
+        return self._request_headers
+
+    @property
+    def request_body(self) -> Redacted | None:
+        """The request body, redacted (paths ``request.body:...``); ``None`` when unknown."""
+        if self._request_body is None and self._body is not None:
+            document = self._document
+            if document is NO_DOCUMENT or media_type(self._content_type) == _FORM_MEDIA:
+                self._request_body = self._redactor._body(
+                    self._body, self._content_type, "request.body", self._found, None
+                )
+            else:
+                body = self._body
+                text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
+                self._request_body = self._redactor._document(
+                    text, document, "request.body", self._found, None
+                )
+        return self._request_body
+
+    @property
+    def _echo(self) -> _Echo | None:
+        """What the request had redacted; ``None`` when it had nothing."""
+        if not self._echo_built:
+            # Everything sent is redacted first, so every secret it held is known.
+            _ = self.request_url, self.request_headers, self.request_body
+            self._echo_cache = _Echo.remember(self._found)
+            self._echo_built = True
+            self._headers = ()
+            self._body = None  # what is left to remember is in the echo
+        return self._echo_cache
+
+    # -- what came back (and anything else shown about the call) ------------------------------
+
+    def text(self, text: str, *, where: str = "text") -> Redacted:
+        """Like :meth:`Redactor.text`, also removing what the request had redacted."""
+        echo = self._echo_cache if self._echo_built else self._echo
+        scrubbed, kinds = self._redactor._scrub(text, None, echo)
+        return Redacted(scrubbed, tuple(f"{where}:{kind}" for kind in kinds))
+
+    def json(self, obj: Any, *, where: str = "body") -> Redacted:
+        """Like :meth:`Redactor.json`, also removing what the request had redacted."""
+        return self._redactor._json(obj, where, None, self._echo)
+
+    def document(self, text: str, document: Any, *, where: str = "body") -> Redacted:
+        """A JSON body for display from its already parsed ``document`` (``text``: as received):
+        as received when nothing was redacted, else re-serialised compactly."""
+        echo = self._echo
+        if echo is not None and "\\u" not in text and "\\/" not in text:
+            echo = echo.within(text)
+        return self._redactor._document(text, document, where, None, echo)
+
+    def body(self, data: bytes | str, content_type: str | None, *, where: str = "body") -> Redacted:
+        """Like :meth:`Redactor.body`, also removing what the request had redacted."""
+        return self._redactor._body(data, content_type, where, None, self._echo)
+
+    def headers(self, headers: Iterable[tuple[str, str]], *, where: str = "header") -> Redacted:
+        """Like :meth:`Redactor.headers`, also removing what the request had redacted."""
+        return self._redactor._headers(headers, where, None, self._echo)
+
+    def header_value(self, name: str, value: str) -> str:
+        """Like :meth:`Redactor.header_value`, also removing what the request had redacted."""
+        return self._redactor._header_value(name, value, None, self._echo)[0]
+
+
+def _remember_credential(found: Found, scheme: str, credential: str, key: str) -> None:
+    """A credential and, for Basic, the ``id:secret`` it encodes and the secret alone."""
+    found.append((credential, key))
+    if scheme.lower() != "basic":
+        return
+    try:
+        decoded = base64.b64decode(credential + "=" * (-len(credential) % 4), validate=True)
+        pair = decoded.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return
+    found.append((pair, key))
+    _, sep, password = pair.partition(":")
+    if sep:
+        found.append((password, "password"))
+
+
+def _remember_leaves(found: Found, value: Any, key: str) -> None:
+    """Every string and number in a value redacted whole (an object under ``creditCard``)."""
+    stack: list[tuple[Any, str]] = [(value, key)]
+    seen = 0
+    while stack and seen < _MAX_REMEMBERED_LEAVES:
+        item, name = stack.pop()
+        seen += 1
+        if isinstance(item, str):
+            found.append((item, name))
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, (int, float)):
+            found.append((str(item), name))
+        elif isinstance(item, dict):
+            stack.extend(
+                (child, _key_name(k) if isinstance(k, str) else name) for k, child in item.items()
+            )
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, name) for child in item)
+
+
+#: Leaves remembered from one value redacted whole; bounds the walk of a huge subtree.
+_MAX_REMEMBERED_LEAVES = 10_000
+
+
+def _is_card_int(value: int | float) -> bool:
+    if not isinstance(value, int) or not 10**12 <= value < 10**19:
+        return False
+    return _is_card_number(str(value))
+
+
+def _card_replacer(kinds: dict[str, None], found: Found | None) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        number = match.group(0)
+        if not _is_card_number(number):
+            return number
+        kinds["card"] = None
+        if found is not None:
+            found.extend(((number, None), (number.replace(" ", "").replace("-", ""), None)))
+        return REDACTED
+
+    return replace
+
+
+def _jwt_replacer(kinds: dict[str, None], found: Found | None) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        kinds["jwt"] = None
+        if found is not None:
+            found.append((match.group(0), None))
+        return REDACTED
+
+    return replace
+
+
+def _credential_replacer(
+    kind: str, kinds: dict[str, None], found: Found | None
+) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
         cred = match.group("cred")
         if not _looks_like_credential(cred, basic=kind == "basic"):
             return match.group(0)
         kinds[kind] = None
+        if found is not None:
+            _remember_credential(found, kind, cred, "authorization")
         return f"{match.group('scheme')} {REDACTED}"
 
     return replace
@@ -581,7 +1259,7 @@ def _looks_like_credential(cred: str, *, basic: bool) -> bool:
 
 
 def _pattern_replacer(
-    pattern: re.Pattern[str], kinds: dict[str, None]
+    pattern: re.Pattern[str], kinds: dict[str, None], found: Found | None
 ) -> Callable[[re.Match[str]], str]:
     has_secret = "secret" in pattern.groupindex
 
@@ -595,8 +1273,12 @@ def _pattern_replacer(
                 return whole
             base = match.start()
             kinds["pattern"] = None
+            if found is not None:
+                found.append((match.group("secret"), None))
             return whole[: start - base] + REDACTED + whole[end - base :]
         kinds["pattern"] = None
+        if found is not None:
+            found.append((whole, None))
         return REDACTED
 
     return replace

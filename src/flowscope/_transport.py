@@ -25,7 +25,15 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from ._config import FlowScopeConfig
 from ._engine import Call, Capture
 from ._follow import AsyncFollower, Follower, FollowPlan, PollBudget, job_parts
-from ._otel import RECORD_EXTENSION, call_span, opentelemetry_transport, trace_ids
+from ._otel import (
+    RECORD_EXTENSION,
+    REDACTION_EXTENSION,
+    call_span,
+    captures_headers,
+    opentelemetry_transport,
+    redact_captured_headers,
+    trace_ids,
+)
 from ._pipeline import Pipeline
 from ._record import CallRecord
 
@@ -155,6 +163,9 @@ class _Observe(httpx.BaseTransport):
         self._transport = transport
         self._pipeline = pipeline
         self._on_launch = on_launch
+        # Read when the instrumentation is built, as it does: then the call's redaction is
+        # also applied to the header attributes it captures.
+        self._headers = captures_headers()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         pipeline = self._pipeline
@@ -164,11 +175,11 @@ class _Observe(httpx.BaseTransport):
         try:
             response = _forward(self._transport, request)
         except BaseException as exc:
-            _fail(pipeline, call, exc)
+            _fail(pipeline, call, exc, self._headers)
             raise
         limit = _read_limit(pipeline, call, response)
         if limit <= 0:
-            return _finish(pipeline, call, response, None, self._on_launch)
+            return _finish(pipeline, call, response, None, self._on_launch, self._headers)
         tee = _Tee(limit)
         original = response.stream
         assert isinstance(original, httpx.SyncByteStream)
@@ -183,7 +194,7 @@ class _Observe(httpx.BaseTransport):
             tee.error = exc
         rest = None if tee.complete or tee.error else iterator
         replay = _rebuild(response, _ReplayStream(tee.chunks, rest, tee.error, original))
-        return _finish(pipeline, call, replay, tee, self._on_launch)
+        return _finish(pipeline, call, replay, tee, self._on_launch, self._headers)
 
     def close(self) -> None:
         self._transport.close()
@@ -203,6 +214,9 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
         self._transport = transport
         self._pipeline = pipeline
         self._on_launch = on_launch
+        # Read when the instrumentation is built, as it does: then the call's redaction is
+        # also applied to the header attributes it captures.
+        self._headers = captures_headers()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         pipeline = self._pipeline
@@ -212,11 +226,11 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
         try:
             response = await _aforward(self._transport, request)
         except BaseException as exc:
-            _fail(pipeline, call, exc)
+            _fail(pipeline, call, exc, self._headers)
             raise
         limit = _read_limit(pipeline, call, response)
         if limit <= 0:
-            return _finish(pipeline, call, response, None, self._on_launch)
+            return _finish(pipeline, call, response, None, self._on_launch, self._headers)
         tee = _Tee(limit)
         original = response.stream
         assert isinstance(original, httpx.AsyncByteStream)
@@ -231,7 +245,7 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
             tee.error = exc
         rest = None if tee.complete or tee.error else iterator
         replay = _rebuild(response, _AsyncReplayStream(tee.chunks, rest, tee.error, original))
-        return _finish(pipeline, call, replay, tee, self._on_launch)
+        return _finish(pipeline, call, replay, tee, self._on_launch, self._headers)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -285,8 +299,13 @@ def _finish(
     response: httpx.Response,
     tee: _Tee | None,
     on_launch: OnLaunch | None = None,
+    headers: bool = False,
 ) -> httpx.Response:
-    """Build the record, hand it to the sinks, and let it ride on the response it describes."""
+    """Build the record, hand it to the sinks, and let it ride on the response it describes.
+
+    With ``headers`` (header capture on), the call's redaction rides along, for the response
+    hook to redact the captured header attributes with it.
+    """
     capture = None if tee is None else Capture(tee.captured, tee.complete, tee.seen)
     try:
         record = pipeline.engine.finish(call, response.status_code, response.headers, capture)
@@ -295,6 +314,8 @@ def _finish(
         return response
     pipeline.sinks.publish(record)
     response.extensions[RECORD_EXTENSION] = record
+    if headers and call.redaction is not None:
+        response.extensions[REDACTION_EXTENSION] = call.redaction
     if on_launch is not None and record.execution_tracked:
         try:
             on_launch(call, record)
@@ -303,13 +324,20 @@ def _finish(
     return response
 
 
-def _fail(pipeline: Pipeline, call: Call, exc: BaseException) -> None:
+def _fail(pipeline: Pipeline, call: Call, exc: BaseException, headers: bool = False) -> None:
     try:
         record = pipeline.engine.fail(call, exc)
     except Exception as inner:
         pipeline.internal_error("record", inner)
         return
     pipeline.sinks.publish(record)
+    if headers and call.redaction is not None:
+        # No response hook runs after an exception: the captured request headers are redacted
+        # with the call's redaction here, inside the span.
+        try:
+            redact_captured_headers(call_span(), call.redaction)
+        except Exception as inner:
+            pipeline.internal_error("span", inner)
 
 
 def _plain(execution_id: str) -> str:

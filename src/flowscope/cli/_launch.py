@@ -111,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
         config = FlowScopeConfig.from_env()
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    redactor = Redactor(redact_keys=config.redact_keys, redact_patterns=config.redact_patterns)
+    redactor = Redactor(
+        redact_keys=config.redact_keys,
+        redact_patterns=config.redact_patterns,
+        redact_pii=config.redact_pii,
+    )
     provider = tracer_provider("flowscope-launch", args.otlp)
     out = sys.stdout
     try:
