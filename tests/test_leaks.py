@@ -1214,6 +1214,10 @@ class EchoRun:
     texts: Texts
     attributes: dict[str, Any]
     events: dict[str, dict[str, Any]]
+    #: Every event's name, in order (``events`` keeps the last of each name).
+    event_names: list[str]
+    #: The span status: OTLP code (2 is ERROR) and message.
+    status: tuple[int, str]
     #: What the caller got back (the body, or the SDK exception's body).
     response_text: str
     exposition: str
@@ -1256,6 +1260,8 @@ class EchoRig:
             events={
                 e.name: {kv.key: any_value(kv.value) for kv in e.attributes} for e in span.events
             },
+            event_names=[e.name for e in span.events],
+            status=(span.status.code, span.status.message),
             response_text=response_text,
             exposition=classic,
         )
@@ -1489,8 +1495,14 @@ def test_secrets_quoted_by_a_transport_exception_never_leave_the_process(
         assert v.text in run.response_text
     assert "flowscope_internal_errors_total{" not in run.exposition
     exception = run.events["exception"]
+    # One exception event, written from the call's record; the tracer does not add its own.
+    assert run.event_names.count("exception") == 1
     assert exception["exception.type"] == "httpx.RemoteProtocolError"
     assert REDACTED in exception["exception.message"] or not sc.secrets()
+    assert exception["exception.stacktrace"].endswith(
+        f"httpx.RemoteProtocolError: {exception['exception.message']}\n"
+    )
+    assert run.status == (2, f"RemoteProtocolError: {exception['exception.message']}")
     assert "flowscope_transport_errors_total{" in run.exposition
     if sc.op == "launch":
         assert run.attributes["flow.id"] == sc.flow_id
