@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -20,6 +21,33 @@ __all__ = ["instrument", "uninstrument"]
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
 _ORIGINALS = "_flowscope_originals"
+_SETTINGS = "_flowscope_settings"
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What a client was instrumented with; providers and metrics compare by identity."""
+
+    config: FlowScopeConfig
+    tracer_provider: Any
+    metrics: Any
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Settings) and not self.differences(other)
+
+    def __hash__(self) -> int:
+        return hash((id(self.tracer_provider), id(self.metrics)))
+
+    def differences(self, other: _Settings) -> list[str]:
+        """The names of the settings that differ (never their values: configs hold secrets)."""
+        names = []
+        if self.config != other.config:
+            names.append("config")
+        if self.tracer_provider is not other.tracer_provider:
+            names.append("tracer_provider")
+        if self.metrics is not other.metrics:
+            names.append("metrics")
+        return names
 
 
 def instrument(
@@ -31,10 +59,20 @@ def instrument(
 ) -> ClientT:
     """Wrap the client's transport and every mounted transport; returns the same client.
 
-    Calling it again on an instrumented client does nothing. The client's event hooks, mounts,
-    auth, base URL and timeouts are untouched; they run exactly as before.
+    Calling it again on an instrumented client with the same settings does nothing; with
+    different ones it raises ``ValueError`` rather than silently keeping the first (call
+    :func:`uninstrument` first to change them). The client's event hooks, mounts, auth, base URL
+    and timeouts are untouched; they run exactly as before.
     """
+    settings = _Settings(config or FlowScopeConfig(), tracer_provider, metrics)
     if getattr(client, _ORIGINALS, None) is not None:
+        current = getattr(client, _SETTINGS, None)
+        if current is not None and current != settings:
+            raise ValueError(
+                "this client is already instrumented with different settings ("
+                + ", ".join(current.differences(settings))
+                + "); call flowscope.uninstrument(client) first to change them"
+            )
         return client
     engine = Engine(config, metrics)
     wrap: Any
@@ -58,7 +96,13 @@ def instrument(
     client._transport = wrapped(client._transport)
     client._mounts = {pattern: wrapped(t) for pattern, t in client._mounts.items()}
     setattr(client, _ORIGINALS, originals)
+    setattr(client, _SETTINGS, settings)
     return client
+
+
+def is_instrumented(client: httpx.Client | httpx.AsyncClient) -> bool:
+    """Whether :func:`instrument` has wrapped this client (and it was not undone)."""
+    return getattr(client, _ORIGINALS, None) is not None
 
 
 def uninstrument(client: httpx.Client | httpx.AsyncClient) -> None:
@@ -70,3 +114,4 @@ def uninstrument(client: httpx.Client | httpx.AsyncClient) -> None:
     client._transport = transport
     client._mounts = mounts
     setattr(client, _ORIGINALS, None)
+    setattr(client, _SETTINGS, None)
