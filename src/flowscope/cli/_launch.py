@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ._common import CliError, FailureLog, shown_url, tracer_provider
+from ._inputs import input_pair, type_inputs
 from ._regions import api_base_for_region, login_base_for
 
 if TYPE_CHECKING:
@@ -18,10 +19,27 @@ if TYPE_CHECKING:
 
     from flowscope import Redactor
 
-__all__ = ["add_parser", "parse_input", "run"]
+__all__ = ["EXAMPLES", "add_parser", "run"]
 
 LAUNCH_PATH = "/api/v2/flows/executions"
 _DONE = ("COMPLETED", "FAILED", "ERROR", "TERMINATED", "UNKNOWN")
+
+#: Shown by ``launch --help``; each line runs as written against ``flowscope sandbox --port 8080``
+#: (the test suite runs them).
+EXAMPLES = (
+    "flowscope launch --api-base http://127.0.0.1:8080 "
+    "--flow-id 9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14 --input Flow.customerId=42 --wait",
+    "flowscope launch --api-base http://127.0.0.1:8080 "
+    "--flow-id 9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14 --input isVip=true",
+)
+_EPILOG = (
+    "examples, against `flowscope sandbox --port 8080` with GENESYS_CLIENT_ID=sandbox-client "
+    "and GENESYS_CLIENT_SECRET=sandbox-secret:\n"
+    + "".join(f"  {line}\n" for line in EXAMPLES)
+    + "\nFor your org, use --region (e.g. --region mypurecloud.ie) instead of --api-base.\n"
+    "Exit status: 0 launched (and, with --wait, COMPLETED); 1 the call failed, the execution "
+    "did not complete, or the payload has hints and was not sent; 2 a usage error."
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -31,18 +49,31 @@ def add_parser(commands: Any) -> None:
         help="launch a flow for real and print the diagnosis",
         description=(
             "Launch a flow with client credentials from GENESYS_CLIENT_ID and "
-            "GENESYS_CLIENT_SECRET. On failure prints the redacted request, the full error body, "
-            "the correlation id, the trace id and the payload hints."
+            "GENESYS_CLIENT_SECRET. It reads the flow's input schema first, types the inputs by "
+            "it, and does not send a payload that still has hints (unless --force). On failure "
+            "prints the redacted request, the full error body, the correlation id, the trace id "
+            "and the payload hints."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--flow-id", required=True, metavar="ID")
     parser.add_argument(
         "--input",
         action="append",
         default=[],
+        type=input_pair,
         metavar="KEY=VALUE",
-        help="a flow input, repeatable; VALUE is read as JSON when it parses (42, true, {...}), "
-        "else as a string; keys are sent as typed (flow inputs are named Flow.<variable>)",
+        help="a flow input, repeatable. With the flow's schema, VALUE takes the declared type "
+        '(Flow.customerId=42 sends "42" to a string input, 42 to an integer one) and a key '
+        "without the Flow. prefix is corrected when the flow declares exactly one such input; "
+        "without a schema (--no-schema, or not readable) VALUE is JSON when it parses "
+        "(42, true, {...}), else a string",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="send the payload even when flowscope finds problems in it (hints)",
     )
     parser.add_argument("--flow-version", metavar="V")
     parser.add_argument("--name", metavar="N", help="a name for the execution")
@@ -67,25 +98,10 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def parse_input(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs to ``inputData``; values are JSON when they parse, else strings."""
-    data: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise CliError(f"--input {item!r}: expected KEY=VALUE, e.g. Flow.customerId=42")
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        data[key] = value
-    return data
-
-
 def run(args: argparse.Namespace) -> int:
     import httpx
 
-    from flowscope import FlowScopeConfig, Redactor, instrument
+    from flowscope import FlowScopeConfig, Redactor, diagnose_payload, instrument
 
     client_id = os.environ.get("GENESYS_CLIENT_ID", "")
     client_secret = os.environ.get("GENESYS_CLIENT_SECRET", "")
@@ -97,14 +113,6 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise CliError("--timeout must be a positive number of seconds")
     api_base = _api_base(args)
-    body: dict[str, Any] = {"flowId": args.flow_id}
-    if args.flow_version is not None:
-        body["flowVersion"] = args.flow_version
-    inputs = parse_input(args.input)
-    if inputs:
-        body["inputData"] = inputs
-    if args.name is not None:
-        body["name"] = args.name
 
     try:
         # Failure reports must exist whatever FLOWSCOPE_LOG_FAILURES says: they are the output.
@@ -120,8 +128,18 @@ def run(args: argparse.Namespace) -> int:
             login = login_base_for(api_base)
             token = _fetch_token(client, login, client_id, client_secret, failures)
             auth = {"Authorization": f"Bearer {token}"}
+            schema = None
             if not args.no_schema:
-                _read_schema(client, args.flow_id, args.flow_version, auth)
+                schema = _read_schema(client, args.flow_id, args.flow_version, auth)
+            inputs = type_inputs(args.input, schema)
+            for note in inputs.notes:
+                out.write(f"note: {note}\n")
+            body = _body(args, inputs.data)
+            hints = diagnose_payload(body, input_schema=schema)
+            if hints:
+                _print_hints(hints, sent=args.force)
+                if not args.force:
+                    return 1
             out.write(f"POST {shown_url(api_base)}{LAUNCH_PATH}  flowId={args.flow_id}\n")
             response = _send(client, "POST", LAUNCH_PATH, api_base, json=body, headers=auth)
             if response.is_error:
@@ -145,16 +163,57 @@ def run(args: argparse.Namespace) -> int:
         provider.shutdown()
 
 
+def _body(args: argparse.Namespace, inputs: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"flowId": args.flow_id}
+    if args.flow_version is not None:
+        body["flowVersion"] = args.flow_version
+    if inputs:
+        body["inputData"] = inputs
+    if args.name is not None:
+        body["name"] = args.name
+    return body
+
+
+def _print_hints(hints: list[Any], *, sent: bool) -> None:
+    """The payload's problems, before anything is sent."""
+    count = f"{len(hints)} problem{'s' if len(hints) != 1 else ''}"
+    then = "sending it anyway (--force)" if sent else "not sent: fix it, or add --force to send it"
+    lines = [f"the payload has {count}; {then}"]
+    for hint in hints:
+        where = f" [{hint.field}]" if hint.field else ""
+        lines.append(f"  {hint.code}{where}: {hint.message}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
 def _api_base(args: argparse.Namespace) -> str:
     if args.api_base:
         parts = urlsplit(args.api_base)
+        shown = shown_url(args.api_base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CliError(f"--api-base {args.api_base!r}: expected a URL such as https://api.X")
+            raise CliError(f"--api-base {shown!r}: expected a URL such as https://api.X")
+        path = parts.path.rstrip("/")
+        if path.lower().endswith("/api/v2") or path.lower().startswith("/api/"):
+            base = shown_url(f"{parts.scheme}://{parts.netloc}")
+            raise CliError(
+                f"--api-base {shown!r}: give the base URL without the API path, e.g. {base} "
+                "(flowscope adds /api/v2/... itself)"
+            )
         return str(args.api_base).rstrip("/")
-    region = args.region or os.environ.get("GENESYS_REGION")
+    if args.region:
+        try:
+            return api_base_for_region(args.region)
+        except CliError as exc:
+            raise CliError(f"--region: {exc}") from None
+    region = os.environ.get("GENESYS_REGION", "").strip()
     if not region:
-        raise CliError("give --region (e.g. mypurecloud.com) or --api-base URL")
-    return api_base_for_region(region)
+        raise CliError(
+            "give --region (e.g. mypurecloud.com), set GENESYS_REGION, or give --api-base URL"
+        )
+    try:
+        return api_base_for_region(region)
+    except CliError as exc:
+        raise CliError(f"GENESYS_REGION: {exc}") from None
 
 
 def _send(client: httpx.Client, method: str, path: str, base: str, **kwargs: Any) -> httpx.Response:
@@ -187,6 +246,12 @@ def _fetch_token(
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach {shown_url(login_base)}: {_reason(exc)}", 1) from None
     document = _json_or_none(response)
+    if response.status_code == 404:
+        raise CliError(
+            f"token request to {shown} failed: 404, nothing answers there: check --api-base "
+            "(the API's base URL, such as https://api.mypurecloud.com) or the region",
+            1,
+        )
     if response.is_error or not isinstance(document, dict):
         report = failures.reports[-1] if failures.reports else {}
         error = report.get("error") or {}
@@ -205,8 +270,11 @@ def _fetch_token(
 
 def _read_schema(
     client: httpx.Client, flow_id: str, version: str | None, auth: dict[str, str]
-) -> None:
-    """Read the flow version so flowscope learns its input schema; best effort, quiet."""
+) -> dict[str, Any] | None:
+    """The flow version's ``inputSchema``, or ``None``; best effort and quiet.
+
+    Reading it through the instrumented client also lets flowscope learn it for its own hints.
+    """
     import httpx
 
     flow_path = f"/api/v2/flows/{quote(flow_id, safe='')}"
@@ -217,10 +285,13 @@ def _read_schema(
             reference = published.get("publishedVersion") if isinstance(published, dict) else None
             version = reference.get("id") if isinstance(reference, dict) else None
             if not isinstance(version, str):
-                return
-        client.get(f"{flow_path}/versions/{quote(version, safe='')}", headers=auth)
+                return None
+        response = client.get(f"{flow_path}/versions/{quote(version, safe='')}", headers=auth)
     except httpx.HTTPError:
-        return  # the launch itself will say what is wrong with the connection
+        return None  # the launch itself will say what is wrong with the connection
+    document = _json_or_none(response) if response.is_success else None
+    schema = document.get("inputSchema") if isinstance(document, dict) else None
+    return schema if isinstance(schema, dict) else None
 
 
 def _wait(
