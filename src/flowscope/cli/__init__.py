@@ -36,11 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flowscope {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _demo.add_parser(commands)
-    commands.add_parser(
+    from flowscope.sandbox._main import add_arguments
+
+    sandbox = commands.add_parser(
         "sandbox",
-        help="run the sandbox flow API alone (flowscope sandbox --help)",
-        add_help=False,
+        help="run the sandbox flow API alone",
+        description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
     )
+    add_arguments(sandbox)
+    sandbox.set_defaults(run=_sandbox)
     _check.add_parser(commands)
     _launch.add_parser(commands)
     return parser
@@ -50,9 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 failure found, 2 usage error)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args_list and args_list[0] == "sandbox":
-            # The sandbox owns its options; hand them over untouched.
-            return _sandbox(args_list[1:])
         parser = _parser()
         args = parser.parse_args(args_list)
         run = getattr(args, "run", None)
@@ -74,17 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _sandbox(argv: list[str]) -> int:
-    from flowscope.sandbox import main as sandbox_main
+def _sandbox(args: argparse.Namespace) -> int:
+    from flowscope.sandbox._main import run
 
     try:
-        return sandbox_main(argv)
+        return run(args)
     except OSError as exc:
-        # Almost always the port: in use, or not ours to bind.
-        port = "8080"
-        for index, arg in enumerate(argv):
-            if arg == "--port" and index + 1 < len(argv):
-                port = argv[index + 1]
-            elif arg.startswith("--port="):
-                port = arg.partition("=")[2]
-        raise CliError(f"cannot listen on port {port}: {exc.strerror or exc}", 1) from None
+        # The port in use, or an address that is not this machine's: say which of the two.
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {reason}", 1) from None

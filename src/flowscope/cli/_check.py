@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     schema = _load_schema(args.schema) if args.schema else None
     body = read_input(args.payload, "payload file")
-    hints = diagnose_launch(body, content_type=args.content_type, input_schema=schema)
     source = "stdin" if args.payload == "-" else args.payload
+    # A file that is not JSON cannot be linted: a usage error, not a finding about a payload.
+    load_json(body, "the payload on stdin" if args.payload == "-" else f"payload file {source!r}")
+    hints = diagnose_launch(body, content_type=args.content_type, input_schema=schema)
 
     if args.json:
         document = [{"code": h.code, "field": h.field, "message": h.message} for h in hints]
@@ -62,9 +64,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_schema(path: str) -> Mapping[str, Any]:
+    """An input schema, or the ``inputSchema`` of a whole flow version document.
+
+    Anything else (a flow document without ``inputSchema``, the payload itself) would silently
+    check nothing, so it is refused.
+    """
     document = load_json(read_input(path, "schema file"), f"schema file {path!r}")
     if not isinstance(document, dict):
         raise CliError(f"schema file {path!r} must hold a JSON object")
     # A whole flow version document (GET /api/v2/flows/{id}/versions/{v}) is accepted as is.
-    inner = document.get("inputSchema")
-    return inner if isinstance(inner, dict) else document
+    if "inputSchema" in document:
+        inner = document["inputSchema"]
+        if not isinstance(inner, dict):
+            raise CliError(f"schema file {path!r}: its inputSchema is not a JSON object")
+        document = inner
+    if (
+        isinstance(document.get("properties"), dict)
+        or document.get("additionalProperties") is False
+    ):
+        return document
+    what = (
+        "a launch payload"
+        if "flowId" in document or "inputData" in document
+        else "a flow without an inputSchema"
+        if "publishedVersion" in document or "selfUri" in document
+        else "no input schema"
+    )
+    raise CliError(
+        f"schema file {path!r} holds {what}: give the flow version "
+        "(GET /api/v2/flows/{id}/versions/{version}) or its inputSchema"
+    )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from ._server import Sandbox
 
-__all__ = ["main", "run_forever"]
+__all__ = ["add_arguments", "main", "port_number", "run", "run_forever"]
 
 
 def run_forever(
@@ -39,21 +39,41 @@ def run_forever(
             pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: parse ``argv``, print where to connect, serve until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="flowscope sandbox",
-        description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
-    )
+def port_number(text: str) -> int:
+    """An ``argparse`` type for a TCP port (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, got {port}")
+    return port
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sandbox's options, for its own parser and for ``flowscope sandbox``."""
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--port", type=port_number, default=8080, help="0 picks a free port")
     parser.add_argument("--client-id", default="sandbox-client")
     parser.add_argument("--client-secret", default="sandbox-secret")
     parser.add_argument("--rate-limit", type=int, default=3000, help="API requests per minute")
     parser.add_argument("--execution-seconds", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    args = parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: parse ``argv``, print where to connect, serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="flowscope sandbox",
+        description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve with parsed options; ``OSError`` from binding reaches the caller."""
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
