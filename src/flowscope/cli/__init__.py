@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ._common import CliError
+from ._inputs import coerce, input_pair
 
-__all__ = ["main"]
+__all__ = ["coerce", "input_pair", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
