@@ -37,7 +37,8 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "flowscope.genesys needs the Genesys Cloud Python SDK "
-        "(purecloudplatformclientv2); install it with: pip install 'flowscope[genesys]'"
+        "(purecloudplatformclientv2): install the flowscope[genesys] extra, e.g. "
+        "pip install -e '.[genesys]' in a clone of flowscope"
     ) from exc
 
 from ._engine import RESEND_COUNT_EXTENSION
