@@ -7,7 +7,7 @@
 
 It launches the flow once as asked, then once with a classic mistake (input keys without the
 ``Flow.`` prefix) so you can see what flowscope records when the platform answers 400. Each HTTP
-call prints one line from its span. Needs ``pip install 'flowscope[genesys]'``.
+call prints one line from its span. Needs the ``genesys`` extra (``pip install -e '.[genesys]'``).
 """
 
 from __future__ import annotations

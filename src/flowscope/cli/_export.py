@@ -118,7 +118,7 @@ def bounded_tracer_provider(service_name: str, endpoint: str | None) -> TracerPr
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError:  # pragma: no cover - depends on the install
         raise RuntimeError(
-            "exporting traces needs the OTLP exporter: pip install 'flowscope[cli]'"
+            "exporting traces needs the OTLP exporter: install the flowscope[cli] extra"
         ) from None
     url = endpoint.rstrip("/")
     if not url.endswith("/v1/traces"):
