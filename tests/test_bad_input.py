@@ -20,6 +20,8 @@ import pytest
 from flowscope import FlowScopeConfig
 from flowscope.sandbox import Sandbox
 
+from .servers import Reply, ScriptedServer
+
 ROOT = Path(__file__).resolve().parents[1]
 ORDER_STATUS = "9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14"
 CREDENTIALS = {"GENESYS_CLIENT_ID": "sandbox-client", "GENESYS_CLIENT_SECRET": "sandbox-secret"}
@@ -224,3 +226,20 @@ def test_a_bad_example_argument_is_one_line(argv: list[str], fragment: str) -> N
         timeout=60,
     )
     assert_one_line(result, 2, fragment)
+
+
+def test_a_failing_collector_is_given_about_a_second_not_ten(
+    sandbox: Sandbox, server: ScriptedServer
+) -> None:
+    """The OTLP exporter retries a 503 with backoff (1 s, 2 s, 4 s ...) within its timeout: four
+    attempts in its default 10 s, one or two in the commands' one second."""
+    server.replies["/v1/traces"] = Reply(503, [("Content-Type", "text/plain")], b"unavailable")
+    argv = ["launch", "--flow-id", ORDER_STATUS, "--api-base", sandbox.url, "--otlp", server.url]
+    result = run_cli([*argv, "--input", "Flow.customerId=C-1"], CREDENTIALS)
+    assert_one_line(
+        result,
+        0,
+        f"a batch of spans could not be exported to {server.url}/v1/traces: "
+        "the collector answered HTTP 503",
+    )
+    assert [path for _, path, _, _ in server.seen] in (["/v1/traces"], ["/v1/traces"] * 2)

@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 if TYPE_CHECKING:
     from typing import TextIO
 
+    import requests
+
 __all__ = ["EXPORT_TIMEOUT_S", "ReportingExporter", "bounded_tracer_provider"]
 
 #: Seconds one export may take, retries included.
@@ -45,8 +47,18 @@ class _Kept(logging.Handler):
 class ReportingExporter(SpanExporter):
     """Wraps a span exporter; remembers failures and reports them in one line at shutdown."""
 
-    def __init__(self, inner: SpanExporter, target: str, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        inner: SpanExporter,
+        target: str,
+        stream: TextIO | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
         self._inner = inner
+        #: The last HTTP status the collector answered (seen through the exporter's session).
+        self.last_status: int | None = None
+        if session is not None:
+            session.hooks["response"].append(self._saw_response)
         self._target = target
         self._stream = stream
         self.failed_batches = 0
@@ -57,6 +69,9 @@ class ReportingExporter(SpanExporter):
         self._logger.addHandler(self._kept)
         self._logger.propagate = False
 
+    def _saw_response(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        self.last_status = response.status_code
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
             result = self._inner.export(spans)
@@ -66,7 +81,7 @@ class ReportingExporter(SpanExporter):
         if result is not SpanExportResult.SUCCESS:
             self.failed_batches += 1
             if self.failure is None:
-                self.failure = _reason(self._kept.messages, self._target)
+                self.failure = _reason(self._kept.messages, self._target, self.last_status)
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -89,16 +104,14 @@ class ReportingExporter(SpanExporter):
                 stream.flush()
 
 
-def _reason(messages: list[str], target: str) -> str:
+def _reason(messages: list[str], target: str, status: int | None) -> str:
     """A few words for why the export failed, out of the exporter's long log messages."""
+    if status is not None and status >= 300:
+        return f"the collector answered HTTP {status}"
     for message in messages:
         found = _ERRNO.search(message)
         if found:
             return found.group(1).strip().rstrip(".").lower()
-    for message in messages:
-        code = re.search(r"code: (\d{3})", message)
-        if code:
-            return f"the collector answered HTTP {code.group(1)}"
     from ._common import reachable
 
     if not reachable(target, timeout=EXPORT_TIMEOUT_S / 2):
@@ -115,6 +128,7 @@ def bounded_tracer_provider(service_name: str, endpoint: str | None) -> TracerPr
     if not endpoint:
         return provider
     try:
+        import requests
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError:  # pragma: no cover - depends on the install
         raise RuntimeError(
@@ -126,7 +140,9 @@ def bounded_tracer_provider(service_name: str, endpoint: str | None) -> TracerPr
     from flowscope import Redactor
 
     shown = str(Redactor().url(url).value)
-    exporter = ReportingExporter(OTLPSpanExporter(endpoint=url, timeout=EXPORT_TIMEOUT_S), shown)
+    session = requests.Session()
+    inner = OTLPSpanExporter(endpoint=url, timeout=EXPORT_TIMEOUT_S, session=session)
+    exporter = ReportingExporter(inner, shown, session=session)
     provider.add_span_processor(
         BatchSpanProcessor(exporter, export_timeout_millis=int(EXPORT_TIMEOUT_S * 2000))
     )
