@@ -26,6 +26,7 @@ install: $(STAMP)
 
 demo: $(DEMO_STAMP)
 	$(BIN)/flowscope demo $(ARGS)
+	@echo "Next, the README's first snippet end to end (a bad launch, its hint, the span): $(BIN)/python examples/quickstart.py"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -45,6 +46,39 @@ def test_dropin_sync_shows_the_failed_launch_in_span_log_and_metrics() -> None:
     assert re.search(
         r"WARNING flowscope: .*correlation id [0-9a-f-]{36}, trace id [0-9a-f]{32}", out.stderr
     )
+
+
+def test_quickstart_prints_the_warning_with_its_hint_and_every_span() -> None:
+    out = run_example("quickstart.py")
+    logged = [line for line in out.stderr.splitlines() if line.startswith(("WARNING", "    "))]
+    warning, hint = logged
+    assert warning.startswith(
+        "WARNING:flowscope:flow call failed: POST /api/v2/flows/executions "
+        "flow=9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14 -> 400 bad.request: Invalid input "
+        "[fields: data] (correlation id "
+    )
+    assert hint == (
+        "    hint unknown-root-key [data]: 'data' is not a launch field: flow inputs go under "
+        """'inputData', e.g. {"inputData": {"Flow.customerId": "42"}}"""
+    )
+    assert "\n-> COMPLETED, outputData {'Flow.orderStatus': " in out.stderr
+    spans, decoder, at = [], json.JSONDecoder(), 0
+    while out.stdout[at:].strip():
+        at += len(out.stdout[at:]) - len(out.stdout[at:].lstrip())
+        span, at = decoder.raw_decode(out.stdout, at)
+        spans.append(span)
+    operations = [span["attributes"]["flow.operation"] for span in spans]
+    polls = len(operations) - 2
+    assert polls >= 1
+    assert operations == ["launch", "launch"] + ["get_execution"] * polls
+    bad, good = spans[0], spans[1]
+    assert bad["attributes"]["flow.error.fields"] == ["data"]
+    hints = [e["attributes"]["hint.code"] for e in bad["events"] if e["name"] == "flow.hint"]
+    assert hints == ["unknown-root-key"]
+    assert good["attributes"]["http.response.status_code"] == 200
+    assert good["status"]["status_code"] == "UNSET"
+    # The WARNING names the failed span's trace.
+    assert f"trace id {bad['context']['trace_id'].removeprefix('0x')})" in out.stderr
 
 
 def test_async_client_launches_and_polls_every_flow() -> None:

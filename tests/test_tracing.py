@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
@@ -61,3 +63,36 @@ def test_setup_tracing_reads_the_standard_variable(monkeypatch: pytest.MonkeyPat
             assert len(receiver.wait_for_spans(1)) == 1
         finally:
             provider.shutdown()
+
+
+def test_setup_tracing_console_prints_each_flow_span_as_it_ends(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowscope.sandbox import Sandbox
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    provider = flowscope.setup_tracing("order-service", console=True, set_global=False)
+    try:
+        with Sandbox() as sandbox:
+            transport = FlowScopeTransport(
+                tracer_provider=provider, metrics=FlowMetrics(CollectorRegistry())
+            )
+            headers = {"Authorization": f"Bearer {sandbox.issue_token()}"}
+            with httpx.Client(base_url=sandbox.url, transport=transport, headers=headers) as c:
+                c.post(
+                    "/api/v2/flows/executions",
+                    json={"flowId": "9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14", "data": {}},
+                )
+        # Printed when the span ended: no flush, no shutdown needed.
+        span = json.loads(capsys.readouterr().out)
+    finally:
+        provider.shutdown()
+    assert span["resource"]["attributes"]["service.name"] == "order-service"
+    assert span["attributes"]["flow.error.fields"] == ["data"]
+    assert span["status"]["description"] == "400 bad.request: Invalid input [fields: data]"
+    assert [e["name"] for e in span["events"]] == [
+        "flow.error.body",
+        "flow.request.body",
+        "flow.hint",
+    ]

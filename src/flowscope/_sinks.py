@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = ["log_failure", "record_to_dict", "status_description", "write_span"]
 
-_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")  # str.splitlines() breaks
 
 
 def write_span(span: Span, record: CallRecord) -> None:
@@ -135,17 +135,39 @@ def _body_dict(body: CapturedBody) -> dict[str, Any]:
     }
 
 
+# Hint lines in one WARNING message; the rest are counted (all of them are in ``extra``).
+_MAX_LOGGED_HINTS = 10
+
+
 def log_failure(logger: logging.Logger, record: CallRecord) -> None:
-    """One WARNING per failed flow call, with the structured report in ``extra``."""
+    """One WARNING per failed flow call, with the structured report in ``extra``.
+
+    The message ends with the hints, one indented line each, so the sentence that says what
+    to change is in the log file itself, not only in the structured record.
+    """
     if not logger.isEnabledFor(logging.WARNING):
         return
     logger.warning(
-        "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)",
+        "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)%s",
         record.method,
         record.template,
         record.flow_label,
         status_description(record),
         record.correlation_id or "-",
         record.trace_id or "-",
+        _hint_lines(record),
         extra={"flowscope": record_to_dict(record)},
     )
+
+
+def _hint_lines(record: CallRecord) -> str:
+    """One indented ``hint CODE [FIELD]: MESSAGE`` line per hint, as the demo report prints them."""
+    lines = []
+    for hint in record.hints[:_MAX_LOGGED_HINTS]:
+        where = f" [{hint.field}]" if hint.field else ""
+        # Hints quote payload keys: a key must not be able to start a forged line either.
+        lines.append(_LINE_BREAKS.sub(" ", f"    hint {hint.code}{where}: {hint.message}"))
+    if len(record.hints) > _MAX_LOGGED_HINTS:
+        more = len(record.hints) - _MAX_LOGGED_HINTS
+        lines.append(f"    ... and {more} more hint{'s' if more != 1 else ''} in the record")
+    return "".join("\n" + line for line in lines)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+)
 
 __all__ = ["setup_tracing"]
 
@@ -15,6 +20,7 @@ def setup_tracing(
     service_name: str,
     *,
     otlp_endpoint: str | None = None,
+    console: bool = False,
     set_global: bool = True,
 ) -> TracerProvider:
     """Create a ``TracerProvider`` for ``service_name`` exporting spans over OTLP/HTTP.
@@ -23,6 +29,9 @@ def setup_tracing(
     URL (``.../v1/traces``); without it the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
     ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables apply, and with none of them spans are
     recorded but not exported. Needs the ``flowscope[otlp]`` extra for export.
+
+    ``console=True`` also prints each span as JSON to stdout the moment it ends (OpenTelemetry's
+    ``ConsoleSpanExporter``), so a first try shows the span without any collector.
     """
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     endpoint = otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -39,6 +48,9 @@ def setup_tracing(
         if not endpoint.rstrip("/").endswith("/v1/traces"):
             endpoint = endpoint.rstrip("/") + "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    if console:
+        # Bound to the current stdout now: the exporter's default is the one seen at import.
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stdout)))
     if set_global:
         from opentelemetry import trace
 
