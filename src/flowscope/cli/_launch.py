@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -32,13 +33,23 @@ EXAMPLES = (
     "flowscope launch --api-base http://127.0.0.1:8080 "
     "--flow-id 9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14 --input isVip=true",
 )
-_EPILOG = (
-    "examples, against `flowscope sandbox --port 8080` with GENESYS_CLIENT_ID=sandbox-client "
-    "and GENESYS_CLIENT_SECRET=sandbox-secret:\n"
-    + "".join(f"  {line}\n" for line in EXAMPLES)
-    + "\nFor your org, use --region (e.g. --region mypurecloud.ie) instead of --api-base.\n"
-    "Exit status: 0 launched (and, with --wait, COMPLETED); 1 the call failed, the execution "
-    "did not complete, or the payload has hints and was not sent; 2 a usage error."
+_EPILOG = "\n".join(
+    [
+        textwrap.fill(
+            "examples, against `flowscope sandbox --port 8080` with "
+            "GENESYS_CLIENT_ID=sandbox-client and GENESYS_CLIENT_SECRET=sandbox-secret:",
+            78,
+        ),
+        *(f"  {line}" for line in EXAMPLES),
+        "",
+        "For your org, use --region (e.g. --region mypurecloud.ie) instead of --api-base.",
+        textwrap.fill(
+            "Exit status: 0 launched (and, with --wait, COMPLETED); 1 the call failed, the "
+            "execution did not complete, or the payload has hints and was not sent; 2 a usage "
+            "error.",
+            78,
+        ),
+    ]
 )
 
 
@@ -47,12 +58,13 @@ def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "launch",
         help="launch a flow for real and print the diagnosis",
-        description=(
+        description=textwrap.fill(
             "Launch a flow with client credentials from GENESYS_CLIENT_ID and "
             "GENESYS_CLIENT_SECRET. It reads the flow's input schema first, types the inputs by "
             "it, and does not send a payload that still has hints (unless --force). On failure "
             "prints the redacted request, the full error body, the correlation id, the trace id "
-            "and the payload hints."
+            "and the payload hints.",
+            78,
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
