@@ -44,8 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run the sandbox flow API alone",
         description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
     )
-    add_arguments(sandbox)
-    sandbox.set_defaults(run=_sandbox)
+    add_arguments(sandbox).set_defaults(run=_sandbox)
     _check.add_parser(commands)
     _launch.add_parser(commands)
     return parser
@@ -77,10 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from flowscope.sandbox._main import run
+    from flowscope.sandbox._main import serve
 
     try:
-        return run(args)
+        return serve(args)
     except OSError as exc:
         # The port in use, or an address that is not this machine's: say which of the two.
         reason = exc.strerror or str(exc) or type(exc).__name__

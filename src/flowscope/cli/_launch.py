@@ -258,12 +258,7 @@ def _fetch_token(
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach {shown_url(login_base)}: {_reason(exc)}", 1) from None
     document = _json_or_none(response)
-    if response.status_code == 404:
-        raise CliError(
-            f"token request to {shown} failed: 404, nothing answers there: check --api-base "
-            "(the API's base URL, such as https://api.mypurecloud.com) or the region",
-            1,
-        )
+    _refuse_missing_token_endpoint(response, shown)
     if response.is_error or not isinstance(document, dict):
         report = failures.reports[-1] if failures.reports else {}
         error = report.get("error") or {}
@@ -278,6 +273,16 @@ def _fetch_token(
     if not isinstance(token, str) or not token:
         raise CliError(f"token request to {shown} answered without an access_token", 1)
     return token
+
+
+def _refuse_missing_token_endpoint(response: httpx.Response, shown: str) -> None:
+    """A 404 from the token URL means a wrong base URL, not wrong credentials: say so."""
+    if response.status_code == 404:
+        raise CliError(
+            f"token request to {shown} failed: 404, nothing answers there: check --api-base "
+            "(the API's base URL, such as https://api.mypurecloud.com) or the region",
+            1,
+        )
 
 
 def _read_schema(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from ._server import Sandbox
 
-__all__ = ["add_arguments", "main", "port_number", "run", "run_forever"]
+__all__ = ["add_arguments", "main", "port_number", "run_forever", "serve"]
 
 
 def run_forever(
@@ -50,8 +50,11 @@ def port_number(text: str) -> int:
     return port
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The sandbox's options, for its own parser and for ``flowscope sandbox``."""
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the sandbox's options to ``parser`` (its own, or the ``flowscope sandbox`` command's).
+
+    Parsed, they are what :func:`serve` takes.
+    """
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=port_number, default=8080, help="0 picks a free port")
     parser.add_argument("--client-id", default="sandbox-client")
@@ -60,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--execution-seconds", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,12 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="flowscope sandbox",
         description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
     )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return serve(add_arguments(parser).parse_args(argv))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Serve with parsed options; ``OSError`` from binding reaches the caller."""
+def serve(args: argparse.Namespace) -> int:
+    """Print where to connect, then serve until Ctrl-C; ``args`` come from :func:`add_arguments`.
+
+    Raises ``OSError`` when the address cannot be bound.
+    """
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
