@@ -32,6 +32,8 @@ class FlowScopeConfig:
     ``FLOWSCOPE_REDACT_PATTERNS='["[\\\\w.]+@[\\\\w.]+"]'``,
     ``FLOWSCOPE_CAPTURE_REQUEST_BODY=false``,
     ``FLOWSCOPE_HINTS=false``, ``FLOWSCOPE_LOG_FAILURES=false``, ``FLOWSCOPE_LEARN_SCHEMAS=false``.
+    An empty or blank variable is unset; a value that cannot be read raises ``ValueError`` naming
+    the variable.
     """
 
     #: Error bodies (and request bodies of failed calls) are captured up to this many bytes.
