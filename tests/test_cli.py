@@ -535,3 +535,15 @@ def test_sandbox_command_serves_the_flow_api(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_sandbox_options_are_parsed_like_every_other_command() -> None:
+    result = cli("sandbox", "--port", "eighty")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "flowscope sandbox: error: argument --port: invalid int value: 'eighty' "
+        "(see flowscope sandbox --help)\n"
+    )
+    listing = cli("sandbox", "--help")
+    assert listing.returncode == 0
+    assert "--execution-seconds" in listing.stdout

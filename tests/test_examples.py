@@ -58,7 +58,8 @@ def test_quickstart_prints_the_warning_with_its_hint_and_every_span() -> None:
         "[fields: data] (correlation id "
     )
     assert hint == (
-        "    hint unknown-root-key [data]: 'data' is not a launch field: flow inputs go under "
+        "    hint unknown-root-key [data]: the platform rejected 'data' (the error's fieldName); "
+        "'data' is not a launch field: flow inputs go under "
         """'inputData', e.g. {"inputData": {"Flow.customerId": "42"}}"""
     )
     assert "\n-> COMPLETED, outputData {'Flow.orderStatus': " in out.stderr

@@ -50,9 +50,13 @@ def test_the_warning_ends_with_each_hint_on_its_own_indented_line(
         "bad.request: Invalid input [fields: "
     )
     second = record.flowscope["hints"][1]["message"]  # type: ignore[attr-defined]
-    assert second.startswith("'execution_context' is not ")
+    assert second.startswith(
+        "the platform rejected 'execution_context' (the error's fieldName); "
+        "'execution_context' is not "
+    )
     assert hints == [
-        "    hint unknown-root-key [data]: 'data' is not a launch field: flow inputs go under "
+        "    hint unknown-root-key [data]: the platform rejected 'data' (the error's fieldName); "
+        "'data' is not a launch field: flow inputs go under "
         """'inputData', e.g. {"inputData": {"Flow.customerId": "42"}}""",
         f"    hint unknown-root-key [execution_context]: {second}",
     ]
@@ -67,7 +71,8 @@ def test_the_structured_extra_keeps_the_hints_as_data(
         {
             "code": "unknown-root-key",
             "field": "data",
-            "message": "'data' is not a launch field: flow inputs go under 'inputData', "
+            "message": "the platform rejected 'data' (the error's fieldName); "
+            "'data' is not a launch field: flow inputs go under 'inputData', "
             """e.g. {"inputData": {"Flow.customerId": "42"}}""",
         }
     ]
@@ -86,7 +91,7 @@ def test_a_payload_key_with_a_line_break_cannot_forge_a_log_line(
     assert len(lines) == 2, lines  # the failure and its one hint
     assert lines[1].startswith(
         "    hint unknown-root-key [x WARNING flow call succeeded: all good]: "
-        "unknown root key 'x WARNING flow call succeeded: all good'"
+        "the platform rejected 'x WARNING flow call succeeded: all good' (the error's fieldName)"
     )
     # The structured record keeps the key as sent.
     assert record.flowscope["hints"][0]["field"] == key  # type: ignore[attr-defined]

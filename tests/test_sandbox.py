@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import re
 import socket
 import threading
 import time
@@ -731,3 +733,279 @@ def test_sandbox_input_check_agrees_with_a_json_schema_validator(
     expected_valid = jsonschema.Draft4Validator(schema).is_valid({key: value})
     reply = launch(client, {"flowId": ORDER_STATUS, "inputData": {key: value}})
     assert (reply.status_code == 200) is expected_valid
+
+
+# -- the same model in-process: Sandbox.transport() -----------------------------------------------
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+ACCESS_TOKEN = re.compile(r'"access_token":"[\w-]+\.[\w-]+\.[\w-]+"')
+#: Headers that change from one reply to the next whatever the path (checked separately below).
+PER_REPLY = {"date", "inin-correlation-id", "connection"}
+TIMING = {"retry-after", "inin-ratelimit-reset"}
+
+
+def parity_calls() -> list[tuple[str, str, dict[str, str], bytes]]:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    as_json = {"Content-Type": "application/json"}
+
+    def body(document: object) -> bytes:
+        return json.dumps(document).encode()
+
+    return [
+        (
+            "POST",
+            "/oauth/token",
+            {**form, **basic("sandbox-client", "sandbox-secret")},
+            b"grant_type=client_credentials",
+        ),
+        (
+            "POST",
+            "/oauth/token",
+            {**form, **basic("sandbox-client", "nope")},
+            b"grant_type=client_credentials",
+        ),
+        ("POST", LAUNCH, as_json, body({"flowId": ORDER_STATUS, "name": "first"})),
+        ("GET", f"{LAUNCH}/EXECUTION", {}, b""),
+        ("POST", LAUNCH, as_json, body({"flow_id": ORDER_STATUS, "data": {}})),
+        (
+            "POST",
+            LAUNCH,
+            as_json,
+            body({"flowId": ORDER_STATUS, "inputData": {"customerId": "c", "Flow.isVip": "y"}}),
+        ),
+        ("POST", LAUNCH, {"Content-Type": "text/plain"}, body({"flowId": ORDER_STATUS})),
+        ("POST", LAUNCH, as_json, b"{" + b" " * MAX_BODY_BYTES + b"}"),
+        ("POST", LAUNCH, {**as_json, "Authorization": "Bearer unknown"}, body({})),
+        ("GET", f"/api/v2/flows/{PAYMENT}/latestconfiguration", {}, b""),
+        ("GET", f"/api/v2/flows/{DELETED}", {}, b""),
+        ("GET", f"{LAUNCH}/no-such-execution", {}, b""),
+        ("DELETE", "/nowhere?x=1", {}, b""),
+        ("GET", f"/api/v2/flows/{ORDER_STATUS}/versions/3.0", {}, b""),
+    ]
+
+
+def comparable(status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[Any, ...]:
+    """What must match between the two paths, with what differs per reply checked and taken out."""
+    named = {name.lower(): value for name, value in headers}
+    correlation_id = named["inin-correlation-id"]
+    assert len(correlation_id) == 36
+    assert "date" in named
+    if "retry-after" in named:
+        assert named["retry-after"] == named["inin-ratelimit-reset"]
+    for timing in TIMING & set(named):
+        assert 1 <= int(named[timing]) <= 60
+    text = ISO_TIME.sub("<time>", body.decode().replace(correlation_id, "<correlation-id>"))
+    text = ACCESS_TOKEN.sub('"access_token":"<jwt>"', text)  # new and random on every grant
+    kept = sorted((k, v) for k, v in named.items() if k not in PER_REPLY | TIMING)
+    return status, kept, text
+
+
+def test_transport_answers_exactly_as_the_loopback_server() -> None:
+    options: dict[str, Any] = {"seed": 5, "execution_seconds": 0, "rate_limit_per_minute": 9}
+    with Sandbox(**options) as served:
+        in_process = Sandbox(**options)
+        results = []
+        for sandbox, client in (
+            (served, httpx.Client(base_url=served.url)),
+            (in_process, httpx.Client(transport=in_process.transport(), base_url="http://sandbox")),
+        ):
+            token = {"Authorization": f"Bearer {sandbox.issue_token()}"}
+            seen = []
+            execution = ""
+            with client:
+                for method, path, headers, content in parity_calls():
+                    reply = client.request(
+                        method,
+                        path.replace("EXECUTION", execution),
+                        headers={**token, **headers},
+                        content=content,
+                    )
+                    if path == LAUNCH and reply.status_code == 200:
+                        execution = reply.json()["id"]
+                    seen.append(
+                        comparable(reply.status_code, reply.headers.multi_items(), reply.content)
+                    )
+            results.append((seen, sandbox.stats))
+    (loopback, loopback_stats), (transport, transport_stats) = results
+    assert [status for status, _, _ in transport] == [
+        200,
+        401,
+        200,
+        200,
+        400,
+        400,
+        415,
+        413,
+        401,
+        200,
+        410,
+        404,
+        404,
+        429,
+    ]
+    assert transport == loopback
+    assert transport_stats == loopback_stats
+    assert transport_stats["status_429"] == 1
+
+
+def test_transport_serves_async_clients_from_the_same_state() -> None:
+    async def run(sandbox: Sandbox, token: str) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=sandbox.transport(), base_url="http://sandbox", headers=headers
+        ) as client:
+            launched = await client.post(LAUNCH, json={"flowId": ORDER_STATUS})
+            done = await client.get(f"{LAUNCH}/{launched.json()['id']}")
+            return launched.status_code, done.json()["status"]
+
+    sandbox = Sandbox(execution_seconds=0)
+    # A token fetched over loopback is good in-process: one model behind both.
+    with sandbox:
+        token = httpx.post(
+            f"{sandbox.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic("sandbox-client", "sandbox-secret"),
+        ).json()["access_token"]
+    assert asyncio.run(run(sandbox, token)) in {(200, "COMPLETED"), (200, "FAILED")}
+    assert sandbox.stats["token"] == 1
+    assert sandbox.stats["launch"] == 1
+    assert sandbox.stats["get_execution"] == 1
+
+
+def test_a_refusal_inside_an_api_route_still_carries_the_rate_limit_headers() -> None:
+    sandbox = Sandbox(rate_limit_per_minute=10)
+    headers = {"Authorization": f"Bearer {sandbox.issue_token()}"}
+    with httpx.Client(transport=sandbox.transport(), base_url="http://sandbox") as client:
+        missing = client.get(f"{LAUNCH}/no-such-execution", headers=headers)
+        bad = client.post(LAUNCH, json={"flowId": MISSING}, headers=headers)
+    assert (missing.status_code, bad.status_code) == (404, 404)
+    assert missing.headers["inin-ratelimit-count"] == "1"
+    assert bad.headers["inin-ratelimit-count"] == "2"
+    assert bad.headers["inin-ratelimit-allowed"] == "10"
+
+
+# -- input checks: the messages people read ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[httpx.Client]:
+    sandbox = Sandbox(seed=2)
+    headers = {"Authorization": f"Bearer {sandbox.issue_token()}"}
+    with httpx.Client(
+        transport=sandbox.transport(), base_url="http://sandbox", headers=headers
+    ) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("flow_id", "key", "value", "message"),
+    [
+        (ORDER_STATUS, "Flow.customerId", 12345, "expected string, got integer"),
+        (ORDER_STATUS, "Flow.customerId", "x" * 32_001, "string longer than 32000 characters"),
+        (ORDER_STATUS, "Flow.orderNumber", "12a", "string does not match ^[0-9]{1,16}$"),
+        (ORDER_STATUS, "Flow.orderNumber", 10**15, "number above 999999999999999"),
+        (ORDER_STATUS, "Flow.orderNumber", -(10**15), "number below -999999999999999"),
+        (ORDER_STATUS, "Flow.orderNumber", 1.5, "expected integer or string, got number"),
+        (ORDER_STATUS, "Flow.isVip", "yes", "expected boolean, got string"),
+        (
+            ORDER_STATUS,
+            "Flow.requestedAt",
+            "tomorrow",
+            "expected an ISO-8601 date-time such as 2025-03-14T16:00:00.000Z",
+        ),
+        # The list's own fault first, then its first bad item.
+        (SURVEY, "Flow.channels", ["sms"] * 2000 + [3], "more than 2000 items"),
+        (SURVEY, "Flow.channels", ["sms", 3, 4], "item 1: expected string, got integer"),
+    ],
+)
+def test_a_refused_input_value_is_explained_in_one_clause(
+    in_process: httpx.Client, flow_id: str, key: str, value: object, message: str
+) -> None:
+    reply = launch(in_process, {"flowId": flow_id, "inputData": {key: value}})
+    assert reply.status_code == 400
+    nested = reply.json()["errors"]
+    assert [error["message"] for error in nested] == [f"{key}: {message}"]
+    assert reply.json()["message"].endswith(f": {key}: {message}.")
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (
+            "customerId",
+            "customerId is not an input of this flow version; "
+            "flow variables are named Flow.customerId",
+        ),
+        ("Flow.favouriteColour", "Flow.favouriteColour is not an input of this flow version"),
+    ],
+)
+def test_an_undeclared_input_key_is_explained(
+    in_process: httpx.Client, key: str, message: str
+) -> None:
+    reply = launch(in_process, {"flowId": ORDER_STATUS, "inputData": {key: "c-1"}})
+    assert reply.status_code == 400
+    assert reply.json()["errors"][0]["message"] == message
+    assert reply.json()["details"] == [
+        {"errorCode": "UNRECOGNIZED_FIELD", "fieldName": f"inputData.{key}"}
+    ]
+
+
+def test_a_hand_built_flow_gets_every_json_schema_keyword_checked_but_not_required() -> None:
+    colours = SandboxFlow(
+        id="33333333-4444-4555-8666-777777777777",
+        name="Colours",
+        version="1.0",
+        input_schema={
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "type": "object",
+            "properties": {"Flow.colour": {"type": "string", "enum": ["red", "green"]}},
+            "required": ["Flow.colour"],
+            "additionalProperties": False,
+        },
+        output_schema={"type": "object", "properties": {}},
+    )
+    sandbox = Sandbox(flows=[colours])
+    headers = {"Authorization": f"Bearer {sandbox.issue_token()}"}
+    with httpx.Client(
+        transport=sandbox.transport(), base_url="http://s", headers=headers
+    ) as client:
+        purple = launch(client, {"flowId": colours.id, "inputData": {"Flow.colour": "purple"}})
+        green = launch(client, {"flowId": colours.id, "inputData": {"Flow.colour": "green"}})
+        # A missing input keeps its initial value on the platform, "required" or not.
+        absent = launch(client, {"flowId": colours.id, "inputData": {}})
+    assert purple.status_code == 400
+    assert purple.json()["errors"][0]["message"] == (
+        "Flow.colour: 'purple' is not one of ['red', 'green']"
+    )
+    assert (green.status_code, absent.status_code) == (200, 200)
+
+
+def test_a_failure_of_the_sandbox_itself_is_a_500_in_the_platform_shape() -> None:
+    # A hand-built flow whose schema holds a broken regular expression: the check itself fails.
+    broken = SandboxFlow(
+        id="88888888-9999-4aaa-8bbb-cccccccccccc",
+        name="Broken",
+        version="1.0",
+        input_schema={"type": "object", "properties": {"Flow.code": {"pattern": "("}}},
+        output_schema={"type": "object", "properties": {}},
+    )
+    with Sandbox(flows=[broken]) as own:
+        headers = {"Authorization": f"Bearer {own.issue_token()}"}
+        with httpx.Client(base_url=own.url, headers=headers) as authed:
+            failed = launch(authed, {"flowId": broken.id, "inputData": {"Flow.code": "x"}})
+            after = launch(authed, {"flowId": broken.id})
+    assert failed.status_code == 500
+    assert failed.headers["Connection"] == "close"
+    body = failed.json()
+    assert (body["code"], body["message"]) == ("internal.server.error", "The sandbox failed.")
+    assert body["contextId"] == failed.headers["ININ-Correlation-Id"]
+    assert after.status_code == 200
+
+
+def test_the_api_model_answers_without_any_transport() -> None:
+    api = Sandbox().api
+    reply = api.handle("GET", "/api/v2/flows/executions/x?y=1", {"AUTHORIZATION": "Bearer no"}, b"")
+    assert reply.status == 401
+    assert reply.header("content-type") == "application/json"
+    assert json.loads(reply.body)["code"] == "bad.credentials"
+    assert api.stats == {"get_execution": 1, "requests": 1, "status_401": 1}

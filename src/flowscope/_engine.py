@@ -351,7 +351,7 @@ class Engine:
             response_paths=(*resp_header_paths, *body_red.paths),
             error=report,
             correlation_id=self._safe_optional(correlation or report.correlation_id),
-            hints=tuple(self._hints(call)),
+            hints=tuple(self._hints(call, report.fields)),
             request_body=self._request_capture(call),
             response_body=response_body,
         )
@@ -437,7 +437,7 @@ class Engine:
             content_type=call.request_type or "",
         )
 
-    def _hints(self, call: Call) -> list[Hint]:
+    def _hints(self, call: Call, rejected_fields: tuple[str, ...] = ()) -> list[Hint]:
         if not self.config.hints or call.match.operation != "launch":
             return []
         schema = self._schemas.get(call.flow_id)
@@ -447,6 +447,7 @@ class Engine:
             path=call.path,
             body_size=call.request_size,
             input_schema=schema,
+            rejected_fields=rejected_fields,
         )
         return [Hint(h.code, self.redactor.text(h.message).value, h.field) for h in hints]
 

@@ -10,10 +10,11 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 __all__ = [
     "HINT_CODES",
@@ -38,6 +39,8 @@ HINT_CODES: tuple[str, ...] = (
     "body-too-large",
     "input-undeclared",
     "input-type",
+    "input-nested",
+    "flow-id-not-uuid",
 )
 
 
@@ -60,6 +63,7 @@ _MAX_ITEMS_CHECKED = 100
 _MAX_REF_DEPTH = 16
 _MAX_NAMES_LISTED = 8
 _MAX_KEY_SHOWN = 80
+_MAX_NESTED_SCANNED = 50
 
 _ARCH_STRING_MAX = 32_000
 _ARCH_INTEGER_MAX = 999_999_999_999_999
@@ -104,6 +108,24 @@ _FOREIGN_KEYS = {
     "id": "'{key}' is not a launch field: the flow to launch goes in 'flowId'",
 }
 
+# Root keys that stand in for 'flowId' (keyed like _FOREIGN_KEYS): when 'flowId' is missing,
+# the missing-flow-id hint names them and they get no unknown-root-key hint of their own.
+_FLOW_ID_STAND_INS = frozenset({"flowid", "id", "flow", "flowname", "flowconfigid"})
+
+#: Where a flow's id can be found, for hints about a wrong one.
+_WHERE_IS_THE_ID = (
+    "find the id in Architect (open the flow: the id is the UUID in the page address) or with "
+    "GET /api/v2/flows?name={name}"
+)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_BARE = re.compile(r"[0-9a-fA-F]{32}")
+_PLACEHOLDER = re.compile(
+    r"\$\{[^}]*\}|\{\{[^}]*\}\}|<[^>]*>|%[A-Za-z_]\w*%|^:[A-Za-z_]\w*$|^\{[A-Za-z_][\w.]*\}$"
+    r"|your[_\s-]*flow[_\s-]*id|flow[_\s-]*id[_\s-]*here|^(?:x{3,}|\*{3,}|\.{3}|todo|tbd|null|none|undefined)$",
+    re.IGNORECASE,
+)
+_VERSION_LIKE = re.compile(r"v?[0-9]+(?:\.[0-9]+){0,3}", re.IGNORECASE)
+
 
 def diagnose_launch(
     body: bytes | None,
@@ -112,6 +134,7 @@ def diagnose_launch(
     path: str = "/api/v2/flows/executions",
     body_size: int | None = None,
     input_schema: Mapping[str, Any] | None = None,
+    rejected_fields: Iterable[str] = (),
 ) -> list[Hint]:
     """Name the mistakes in a flow launch request, most fundamental first.
 
@@ -119,7 +142,9 @@ def diagnose_launch(
     body). ``body_size`` is the full size when ``body`` is only a captured prefix: a cut body is
     not reported as invalid JSON. ``content_type`` is the request header (``None`` when unknown,
     ``""`` when the request had none). ``path`` may be a path or a full URL. ``input_schema`` is
-    the flow version's ``inputSchema`` (JSON Schema), when known.
+    the flow version's ``inputSchema`` (JSON Schema), when known. ``rejected_fields`` are the
+    ``details[].fieldName`` values of the platform's error reply, when there was one: the hint
+    about a key the platform named says so, so its word and the advice are read together.
     """
     hints: list[Hint] = []
     size = body_size if body_size is not None else (len(body) if body is not None else None)
@@ -155,7 +180,7 @@ def diagnose_launch(
         hints.append(problem)
     if payload is not _UNPARSED:
         hints.extend(_diagnose(payload, input_schema, path_id))
-    return hints
+    return _with_platform_word(hints, rejected_fields)
 
 
 def diagnose_payload(payload: Any, *, input_schema: Mapping[str, Any] | None = None) -> list[Hint]:
@@ -177,8 +202,9 @@ def _diagnose(
                 'such as {"flowId": "<flow id>", "inputData": {...}}',
             )
         ]
-    hints = _root_hints(payload)
-    hints.extend(_flow_id_hints(payload, path_id))
+    stand_in = None if "flowId" in payload else _flow_id_stand_in(payload)
+    hints = _root_hints(payload, stand_in)
+    hints.extend(_flow_id_hints(payload, path_id, stand_in))
     if "inputData" in payload:
         inputs = payload["inputData"]
         if isinstance(inputs, dict):
@@ -264,11 +290,11 @@ def _show(key: str) -> str:
     return key if len(key) <= _MAX_KEY_SHOWN else key[:_MAX_KEY_SHOWN] + "..."
 
 
-def _root_hints(payload: Mapping[str, Any]) -> list[Hint]:
+def _root_hints(payload: Mapping[str, Any], stand_in: str | None) -> list[Hint]:
     hints: list[Hint] = []
-    for key in _bounded_keys(payload):
-        if key in ROOT_KEYS:
-            continue
+    for key, value in _bounded_items(payload):
+        if key in ROOT_KEYS or key == stand_in:
+            continue  # the stand-in for 'flowId' is named by the missing-flow-id hint
         if len(hints) >= MAX_HINTS_PER_CODE:
             hints.append(
                 Hint(
@@ -278,12 +304,19 @@ def _root_hints(payload: Mapping[str, Any]) -> list[Hint]:
                 )
             )
             break
-        hints.append(Hint("unknown-root-key", _root_key_message(key), _show(key)))
+        hints.append(Hint("unknown-root-key", _root_key_message(key, value), _show(key)))
     return hints
 
 
-def _root_key_message(key: str) -> str:
+def _root_key_message(key: str, value: Any) -> str:
     squashed = _squash_key(key)
+    if squashed == "flow" and isinstance(value, dict):
+        names = _flattened(value, None)
+        return (
+            f"'{_show(key)}' is not a launch field: flow inputs go under 'inputData', each named "
+            f'with its \'Flow.\' prefix, e.g. {{"inputData": {{"{names[0]}": ...}}}}; here: '
+            + _list_names(names)
+        )
     meant = _NEAR_MISSES.get(squashed)
     if meant is not None:
         return f"unknown root key '{_show(key)}': did you mean '{meant}'? Key names are exact."
@@ -301,11 +334,27 @@ def _root_key_message(key: str) -> str:
     )
 
 
-def _flow_id_hints(payload: Mapping[str, Any], path_id: str | None) -> list[Hint]:
+def _flow_id_stand_in(payload: Mapping[str, Any]) -> str | None:
+    """The root key that was meant as 'flowId' (``flow_id``, ``flowName``, ``id``...), if any."""
+    for key, value in _bounded_items(payload):
+        squashed = _squash_key(key)
+        if _NEAR_MISSES.get(squashed) == "flowId":
+            return key
+        # 'Flow': {"customerId": ...} is nested inputs, not a flow: only an id or a name counts.
+        named = isinstance(value, dict) and ("id" in value or "name" in value)
+        if squashed in _FLOW_ID_STAND_INS and (isinstance(value, str) or named):
+            return key
+    return None
+
+
+def _flow_id_hints(
+    payload: Mapping[str, Any], path_id: str | None, stand_in: str | None
+) -> list[Hint]:
     if "flowId" in payload:
         value = payload["flowId"]
         if isinstance(value, str) and value.strip():
-            return []
+            problem = _flow_id_problem(value)
+            return [] if problem is None else [Hint("flow-id-not-uuid", problem, "flowId")]
         if isinstance(value, str):
             problem = "'flowId' is empty"
         elif isinstance(value, dict) and isinstance(value.get("id"), str):
@@ -314,25 +363,130 @@ def _flow_id_hints(payload: Mapping[str, Any], path_id: str | None) -> list[Hint
             problem = f"'flowId' must be a non-empty string, not a JSON {_json_type(value)}"
         return [Hint("missing-flow-id", problem + ": set it to the id of the flow", "flowId")]
 
-    near = next(
-        (k for k in _bounded_keys(payload) if _NEAR_MISSES.get(_squash_key(k)) == "flowId"), None
-    )
-    if near is not None:
-        message = (
-            f"no 'flowId' in the body, but there is '{_show(near)}': rename it to 'flowId' "
-            "(the key is case-sensitive)"
-        )
+    if stand_in is not None:
+        message = _stand_in_message(stand_in, payload[stand_in])
     elif path_id is not None:
-        message = (
-            f"no 'flowId' in the body: the id '{path_id}' is in the URL path, move it into the "
-            f'body as {{"flowId": "{path_id}"}}'
-        )
+        return []  # the flow-id-in-path hint already says to move the id into the body
     else:
         message = (
             "no 'flowId' in the body: the platform needs the id of the flow to launch, e.g. "
             '{"flowId": "<flow id>"}'
         )
     return [Hint("missing-flow-id", message, "flowId")]
+
+
+def _stand_in_message(key: str, value: Any) -> str:
+    shown = _show(key)
+    if _NEAR_MISSES.get(_squash_key(key)) == "flowId":
+        return (
+            f"no 'flowId' in the body, but there is '{shown}': rename it to 'flowId' "
+            "(the key is case-sensitive)"
+        )
+    if isinstance(value, dict):
+        inner = value.get("id")
+        if isinstance(inner, str) and _UUID.fullmatch(inner.strip()):
+            return (
+                f"no 'flowId' in the body, but '{shown}' holds the flow: send its id as "
+                f'{{"flowId": "{inner.strip()}"}}'
+            )
+    if isinstance(value, str) and _UUID.fullmatch(value.strip()):
+        return (
+            f"no 'flowId' in the body, but '{shown}' holds a flow id: rename it, "
+            f'{{"flowId": "{value.strip()}"}}'
+        )
+    name = value if isinstance(value, str) and value.strip() else "<flow name>"
+    return (
+        f"no 'flowId' in the body, and '{shown}' is not a launch field: the launch takes the "
+        "flow's id (a UUID) in 'flowId'; "
+        + _WHERE_IS_THE_ID.replace("{name}", quote(_show(name.strip())))
+    )
+
+
+def _flow_id_problem(value: str) -> str | None:
+    """Why a non-empty ``flowId`` string is not a flow id, or ``None`` when it is a UUID."""
+    if _UUID.fullmatch(value):
+        return None
+    text = value.strip()
+    shown = _show(text)
+    where = _WHERE_IS_THE_ID.replace("{name}", "<flow name>")
+    if _UUID.fullmatch(text):
+        return f"'flowId' has spaces around the id: send exactly '{text}'"
+    if _PLACEHOLDER.search(text[:_MAX_PARSE_BYTES]):
+        return (
+            f"'flowId' is the placeholder '{shown}', never filled in: put the flow's id (a UUID) "
+            f"there; {where}"
+        )
+    found = _UUID.search(text[:2048])
+    if "/" in text or "://" in text or "#" in text:
+        if found is not None and "/versions/" in text:
+            return (
+                f"'flowId' is a flow version URI: send only the flow's id, "
+                f"'{found.group(0)}', and the version (if any) in 'flowVersion'"
+            )
+        if found is not None:
+            return f"'flowId' is a URL or path: send only the flow's id in it, '{found.group(0)}'"
+        return f"'flowId' is a URL, not a flow id (a UUID): {where}"
+    if found is not None:
+        return f"'flowId' has more than the id: send only '{found.group(0)}'"
+    if _UUID_BARE.fullmatch(text):
+        dashed = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        return f"'flowId' is a UUID without its hyphens: send it as '{dashed}'"
+    if _VERSION_LIKE.fullmatch(text):
+        return (
+            f"'flowId' is '{shown}', which looks like a flow version, not a flow id: put the "
+            f"version in 'flowVersion' and the flow's id (a UUID) in 'flowId'; {where}"
+        )
+    return (
+        f"'flowId' is '{shown}', which is not a flow id: flow ids are UUIDs "
+        "(8-4-4-4-12 hex digits). If it is the flow's name, "
+        + _WHERE_IS_THE_ID.replace("{name}", quote(shown))
+    )
+
+
+def _with_platform_word(hints: list[Hint], rejected_fields: Iterable[str]) -> list[Hint]:
+    """Prefix the hint about each key the platform's error named with the platform's word."""
+    named = [f for f in islice(rejected_fields, 100) if isinstance(f, str) and f.strip()]
+    if not named:
+        return hints
+    out: list[Hint] = []
+    for hint in hints:
+        subject = _hint_subject(hint)
+        rejected = next((f for f in named if subject and _same_key(f, subject)), None)
+        if rejected is not None:
+            hint = replace(
+                hint,
+                message=f"the platform rejected '{_show(rejected)}' (the error's fieldName); "
+                f"{hint.message}",
+            )
+        out.append(hint)
+    return out
+
+
+def _hint_subject(hint: Hint) -> str | None:
+    """The payload key a hint is about (its ``field`` without the ``inputData.`` part)."""
+    field = hint.field
+    if field is None or field == "path" or field.startswith("header:"):
+        return None
+    return field[len("inputData.") :] if field.startswith("inputData.") else field
+
+
+_FIELD_NOISE = re.compile(r"^(?:\$\.|body\.|request\.)|[\s_\-:]", re.IGNORECASE)
+
+
+def _key_forms(name: str) -> set[str]:
+    """Ways to write one key that a platform's ``fieldName`` and a payload key both reduce to."""
+    base = _FIELD_NOISE.sub("", name.strip()).lower()
+    if base.startswith("inputdata.") and len(base) > len("inputdata."):
+        base = base[len("inputdata.") :]
+    forms = {base}
+    bare = re.sub(r"^flow\.?", "", base)
+    if len(bare) >= 3 and base != "flowid":
+        forms.add(bare)
+    return forms
+
+
+def _same_key(field_name: str, subject: str) -> bool:
+    return bool(_key_forms(field_name) & _key_forms(subject))
 
 
 # -- inputData -----------------------------------------------------------------------------------
@@ -364,73 +518,204 @@ def _input_not_object(inputs: object) -> Hint:
 def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) -> list[Hint]:
     props = _schema_properties(schema)
     closed = props is not None and schema is not None and _closed(schema)
-    prefix: list[Hint] = []
-    undeclared: list[Hint] = []
-    typed: list[Hint] = []
-    more = {"prefix": 0, "undeclared": 0, "type": 0}
+    declared = _Declared(props) if props is not None else None
+    found: dict[str, list[Hint]] = {code: [] for code in _INPUT_CODES}
+    more = dict.fromkeys(_INPUT_CODES, 0)
+
+    def add(code: str, field: str, message: Callable[..., str], *args: Any) -> None:
+        # The message is built only for hints that are kept: past the cap, keys are counted.
+        if len(found[code]) < MAX_HINTS_PER_CODE:
+            found[code].append(Hint(code, message(*args), field))
+        else:
+            more[code] += 1
 
     for key, value in _bounded_items(inputs):
         field = f"inputData.{_show(key)}"
         if props is not None and key in props:
             problem = _type_problem(value, props[key], schema or {})
             if problem is not None:
-                if len(typed) < MAX_HINTS_PER_CODE:
-                    typed.append(Hint("input-type", f"input '{_show(key)}' {problem}", field))
-                else:
-                    more["type"] += 1
+                add("input-type", field, "input '{}' {}".format, _show(key), problem)
             continue
-        if not key.startswith("Flow."):
-            if len(prefix) < MAX_HINTS_PER_CODE:
-                prefix.append(Hint("input-key-prefix", _prefix_message(key, props), field))
-            else:
-                more["prefix"] += 1
+        if _is_nested(key, value, declared):
+            add("input-nested", field, _nested_message, key, value, declared)
+            continue
+        fix = _name_fix(key)
+        if fix is not None:
+            add("input-key-prefix", field, _prefix_message, key, fix, declared)
             continue
         if props is not None and closed:
-            if len(undeclared) < MAX_HINTS_PER_CODE:
-                undeclared.append(Hint("input-undeclared", _undeclared_message(key, props), field))
-            else:
-                more["undeclared"] += 1
+            add("input-undeclared", field, _undeclared_message, key, props)
 
-    for hints, code, count, what in (
-        (prefix, "input-key-prefix", more["prefix"], "without the 'Flow.' prefix"),
-        (undeclared, "input-undeclared", more["undeclared"], "the flow does not declare"),
-        (typed, "input-type", more["type"], "of the wrong type"),
-    ):
-        if count:
+    hints: list[Hint] = []
+    for code in _INPUT_CODES:
+        hints.extend(found[code])
+        if more[code]:
             scanned = (
                 " (only the first keys were checked)" if len(inputs) > _MAX_KEYS_SCANNED else ""
             )
-            hints.append(Hint(code, f"and {count} more input key(s) {what}{scanned}", "inputData"))
-    return prefix + undeclared + typed
+            what = _INPUT_CODES[code]
+            hints.append(
+                Hint(code, f"and {more[code]} more input key(s) {what}{scanned}", "inputData")
+            )
+    return hints
 
 
-def _prefix_message(key: str, props: Mapping[str, Any] | None) -> str:
+# Per-key input codes, in the order they are reported, with how "and N more" names them.
+_INPUT_CODES = {
+    "input-nested": "nested in an object",
+    "input-key-prefix": "without the 'Flow.' prefix",
+    "input-undeclared": "the flow does not declare",
+    "input-type": "of the wrong type",
+}
+_SCOPES = ("Task", "State", "Common", "Interaction", "Call", "Message")
+_PREFIX_HEAD = re.compile(r"(flow)(\s*[.\s_:\-/\\]+\s*)(.*)", re.IGNORECASE | re.DOTALL)
+_PREFIX_AGAIN = re.compile(r"flow\s*\.\s*(.*)", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _NameFix:
+    """The input name a malformed key most likely meant, and what is wrong with the key."""
+
+    meant: str
+    problems: tuple[str, ...]
+    bare: str  # the key without any attempt at the prefix, for schema look-ups
+    scope: str | None = None
+
+
+def _name_fix(key: str) -> _NameFix | None:
+    """How ``key`` falls short of a ``Flow.<name>`` input name, or ``None`` when it does not."""
+    text = key.strip()
+    problems: list[str] = []
+    if text != key:
+        problems.append("spaces around the name")
+    head = _PREFIX_HEAD.fullmatch(text)
+    if head is not None:
+        prefix, sep, rest = head.groups()
+        if prefix != "Flow":
+            problems.append("the prefix in the wrong case")
+        if sep != ".":
+            mark = sep.strip()
+            if mark == ".":
+                problems.append("spaces around the '.' after 'Flow'")
+            elif "." in mark:
+                problems.append(f"'{mark}' where a single '.' belongs after 'Flow'")
+            else:
+                problems.append(f"'{mark or ' '}' where the '.' belongs after 'Flow'")
+    elif len(text) > 4 and text[:4] == "Flow" and text[4].isalpha():
+        rest = text[4:]
+        problems.append("no '.' after 'Flow'")
+    elif _squash_key(text).rstrip(".:") == "flow":
+        return _NameFix("Flow.", ("only the prefix",), text)
+    else:
+        rest = text
+        scoped = text.split(".", 1)[0]
+        if "." in text and scoped in _SCOPES:
+            return _NameFix("Flow." + text.split(".", 1)[1], ("scope",), text, scoped)
+        problems.append("no 'Flow.' prefix")
+    again = _PREFIX_AGAIN.fullmatch(rest)
+    if again is not None and again.group(1):
+        rest = again.group(1)
+        problems.append("the 'Flow.' prefix twice")
+    meant = "Flow." + rest.strip()
+    if meant == key:
+        return None
+    return _NameFix(meant, tuple(problems), text)
+
+
+def _prefix_message(key: str, fix: _NameFix, declared: _Declared | None) -> str:
     shown = _show(key)
-    if key.lower().startswith("flow."):
-        meant = "Flow." + key[5:]
+    if fix.scope is not None:
         return (
-            f"input '{shown}' has the prefix in the wrong case: did you mean '{_show(meant)}'? "
-            "Input names are case-sensitive."
+            f"input '{shown}' is a {fix.scope}-scoped variable: only Flow.* variables marked as "
+            "input can be set by a launch; did you mean the flow variable "
+            f"'{_show(fix.meant)}'?"
         )
-    head = key.split(".", 1)[0]
-    if "." in key and head in ("Task", "State", "Common", "Interaction", "Call", "Message"):
+    if fix.meant == "Flow.":
         return (
-            f"input '{shown}' is a {head}-scoped variable: only Flow.* variables marked as input "
-            "can be set by a launch"
+            f"input '{shown}' is only the prefix: an input name is 'Flow.' followed by the "
+            "variable's name, e.g. 'Flow.customerId'"
         )
-    meant = "Flow." + key
-    message = (
-        f"input '{shown}' has no 'Flow.' prefix: did you mean '{_show(meant)}'? Input names are "
-        "the flow's variable names, e.g. 'Flow.customerId'"
+    meant = fix.meant
+    known = ""
+    if declared is not None:
+        match = declared.like(meant) or declared.like("Flow." + fix.bare)
+        if match is not None:
+            meant, known = match, "; the flow declares it"
+        else:
+            close = _close_names(meant, declared.props)
+            known = f"; the flow declares no '{_show(meant)}'" + (
+                f" (closest: {close})" if close else ""
+            )
+    what = " and ".join(fix.problems)
+    return (
+        f"input '{shown}' has {what}: did you mean '{_show(meant)}'? Input names are 'Flow.' "
+        f"followed by the variable's name, exactly (case-sensitive){known}"
     )
-    if props is not None and meant in props:
-        message += "; the flow declares it"
-    elif props is not None:
-        close = _close_names(meant, props)
-        message += f"; the flow declares no '{_show(meant)}'" + (
-            f" (closest: {close})" if close else ""
-        )
-    return message
+
+
+class _Declared:
+    """The flow's declared input names, looked up as written or whatever their case."""
+
+    def __init__(self, props: Mapping[str, Any]) -> None:
+        self.props = props
+        self._lowered: dict[str, str | None] = {}
+        for name in islice(props, _MAX_KEYS_SCANNED):
+            text = str(name)
+            # Two names that differ only in case: neither is "the" match.
+            self._lowered[text.lower()] = None if text.lower() in self._lowered else text
+
+    def like(self, name: str) -> str | None:
+        if name in self.props:
+            return name
+        return self._lowered.get(name.lower())
+
+
+def _is_nested(key: str, value: Any, declared: _Declared | None) -> bool:
+    """Whether ``value`` holds inputs nested in an object under ``key``.
+
+    Nested when the object is named like the prefix (``Flow``, ``flow``, ``FLOW``), or when its
+    keys look like input names (``Flow.x``, or names the schema declares once prefixed). An
+    object under a ``Flow.x`` key is otherwise an archJson value, and left alone.
+    """
+    if not isinstance(value, dict) or not value:
+        return False
+    if _squash_key(key).rstrip(".:") == "flow":
+        return True
+    inner = [str(k) for k in islice(value, _MAX_NESTED_SCANNED)]
+    return any(_looks_prefixed(k) for k in inner) or (
+        declared is not None and any(declared.like("Flow." + k.strip()) for k in inner)
+    )
+
+
+def _looks_prefixed(key: str) -> bool:
+    return _PREFIX_HEAD.fullmatch(key.strip()) is not None
+
+
+def _flattened(inner: Mapping[str, Any], declared: _Declared | None) -> list[str]:
+    """The flat input names of a nested object's keys (the first few: enough to show)."""
+    names: list[str] = []
+    for key in islice(inner, _MAX_NAMES_LISTED + 1):
+        text = str(key)
+        fix = _name_fix(text)
+        name = text if fix is None else fix.meant if fix.scope is None else "Flow." + text
+        if declared is not None:
+            name = declared.like(name) or name
+        names.append(_show(name))
+    return names
+
+
+def _list_names(names: list[str]) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:_MAX_NAMES_LISTED])
+    return shown + (", ..." if len(names) > _MAX_NAMES_LISTED else "")
+
+
+def _nested_message(key: str, value: Mapping[str, Any], declared: _Declared | None) -> str:
+    names = _flattened(value, declared)
+    return (
+        f"inputs are nested in an object under '{_show(key)}': the launch takes them flat, "
+        f"directly in 'inputData', each named with its 'Flow.' prefix: {_list_names(names)}, "
+        f'e.g. {{"inputData": {{"{names[0]}": ...}}}}. Nested, they set no flow variable.'
+    )
 
 
 def _undeclared_message(key: str, props: Mapping[str, Any]) -> str:
@@ -454,7 +739,7 @@ def _undeclared_message(key: str, props: Mapping[str, Any]) -> str:
         suggestion = "the flow declares no inputs"
     return (
         f"input '{shown}' is not declared by the flow's input schema, which accepts no other "
-        f"keys: {suggestion} (mark the variable 'Input to flow' in Architect, or drop the key)"
+        f"input; {suggestion} (mark the variable 'Input to flow' in Architect, or drop it)"
     )
 
 
@@ -590,7 +875,10 @@ def _arch_problem(value: Any, arch: str, root: Mapping[str, Any], depth: int) ->
             if value is None:
                 return None
             if not isinstance(value, list):
-                return f"is a JSON {_json_type(value)}, but the flow declares it {arch} (a list)"
+                return (
+                    f"is a JSON {_json_type(value)}, but the flow declares it {arch} (a list): "
+                    + _list_fix(value)
+                )
             if len(value) > _ARCH_COLLECTION_MAX:
                 return (
                     f"has {len(value):,} items, over the {_ARCH_COLLECTION_MAX:,}-item limit "
@@ -637,7 +925,7 @@ def _arch_problem(value: Any, arch: str, root: Mapping[str, Any], depth: int) ->
         return f"is a JSON {got}, but the flow declares it {arch}: send an ISO-8601 string"
     if isinstance(value, dict):  # archJson
         return None
-    return f"is a JSON {got}, but the flow declares it archJson: send a JSON object"
+    return f"is a JSON {got}, but the flow declares it archJson: " + _object_fix(value)
 
 
 def _integer_problem(value: Any, got: str) -> str | None:
@@ -691,7 +979,11 @@ def _schema_problem(
         if known and not any(_SCHEMA_TYPES[t](value) for t in known):
             wanted = " or ".join(names)
             extra = ""
-            if "number" in known or "integer" in known:
+            if "array" in known:
+                extra = ": " + _list_fix(value)
+            elif "object" in known:
+                extra = ": " + _object_fix(value)
+            elif "number" in known or "integer" in known:
                 extra = ": send a JSON number, not a string" if _numeric_text(value) else ""
             elif "boolean" in known and _is_bool_text(value):
                 extra = f': send {value.lower()}, not "{value}"'
@@ -741,6 +1033,31 @@ def _array_problem(
             if problem is not None:
                 return f"item [{index}] {problem}"
     return None
+
+
+def _holds_json(value: object, kind: type) -> bool:
+    if not isinstance(value, str) or value.strip()[:1] not in ("[", "{"):
+        return False
+    try:
+        return isinstance(json.loads(value[:_MAX_PARSE_BYTES]), kind)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _list_fix(value: object) -> str:
+    """How to send a collection input that came as something else (never quoting the value)."""
+    if _holds_json(value, list):
+        return "send the list itself, not a string holding it as JSON"
+    if isinstance(value, str) and any(sep in value for sep in ",;|"):
+        return 'send a JSON list such as ["first", "second"], not one delimited string'
+    return "send a JSON list, even for one value: [value]"
+
+
+def _object_fix(value: object) -> str:
+    """How to send an archJson input that came as something else (never quoting the value)."""
+    if _holds_json(value, dict):
+        return "send the object itself, not a string holding it as JSON"
+    return 'send a JSON object such as {"key": "value"}'
 
 
 # -- small helpers -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from flowscope import __version__
+    from flowscope.sandbox import add_arguments as add_sandbox_arguments
 
     from . import _check, _demo, _launch
 
@@ -37,14 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flowscope {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _demo.add_parser(commands)
-    from flowscope.sandbox._main import add_arguments
-
-    sandbox = commands.add_parser(
-        "sandbox",
-        help="run the sandbox flow API alone",
-        description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
-    )
-    add_arguments(sandbox).set_defaults(run=_sandbox)
+    sandbox = commands.add_parser("sandbox", help="run the sandbox flow API alone")
+    add_sandbox_arguments(sandbox).set_defaults(run=_sandbox)
     _check.add_parser(commands)
     _launch.add_parser(commands)
     return parser
@@ -76,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from flowscope.sandbox._main import serve
+    from flowscope.sandbox import serve
 
     try:
         return serve(args)

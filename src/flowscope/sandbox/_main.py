@@ -8,9 +8,11 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from ._server import Sandbox
+from ._sandbox import Sandbox
 
 __all__ = ["add_arguments", "main", "port_number", "run_forever", "serve"]
+
+_DESCRIPTION = "Serve a loopback imitation of the Genesys Cloud flow-execution API."
 
 
 def run_forever(
@@ -55,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     Parsed, they are what :func:`serve` takes.
     """
+    parser.description = parser.description or _DESCRIPTION
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=port_number, default=8080, help="0 picks a free port")
     parser.add_argument("--client-id", default="sandbox-client")
@@ -64,15 +67,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: parse ``argv``, print where to connect, serve until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="flowscope sandbox",
-        description="Serve a loopback imitation of the Genesys Cloud flow-execution API.",
-    )
-    return serve(add_arguments(parser).parse_args(argv))
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -111,3 +105,9 @@ def serve(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m flowscope.sandbox``: parse ``argv``, then :func:`serve`."""
+    parser = argparse.ArgumentParser(prog="flowscope sandbox")
+    return serve(add_arguments(parser).parse_args(argv))
