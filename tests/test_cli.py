@@ -541,7 +541,7 @@ def test_sandbox_options_are_parsed_like_every_other_command() -> None:
     result = cli("sandbox", "--port", "eighty")
     assert result.returncode == 2
     assert result.stderr == (
-        "flowscope sandbox: error: argument --port: invalid int value: 'eighty' "
+        "flowscope sandbox: error: argument --port: expected a port number, got 'eighty' "
         "(see flowscope sandbox --help)\n"
     )
     listing = cli("sandbox", "--help")
