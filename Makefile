@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-cli
 # Options for the demo, e.g. make demo ARGS="--duration 5 --metrics-port 0"
 ARGS   ?=
 
-.PHONY: install demo test lint unit bench stack-check clean
+.PHONY: install demo test tools lint unit mutation bench stack-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,13 +29,21 @@ demo: $(DEMO_STAMP)
 	@echo "Next, the README's first snippet end to end (a bad launch, its hint, the span): $(BIN)/python examples/quickstart.py"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/mypy src
+
+# prometheus, promtool and prometheus-pushgateway: installed here on Debian, named otherwise.
+tools:
+	scripts/ensure-tools
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint unit
+# Deliberate breakages of the core that the tests guarding them must catch.
+mutation: $(STAMP)
+	$(BIN)/python scripts/mutation_check.py
+
+test: tools lint unit mutation
 	$(BIN)/python -m benchmarks --smoke
 
 bench: $(STAMP)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import _cardinality, _loopback, _memory, _percall
+from . import _bounds, _cardinality, _loopback, _memory, _percall
 from ._report import Section, Table
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +36,10 @@ class Sizes:
     flows: int
     max_flows: int
     expo_repeats: int
+    details: int
+    body_bytes: int
+    keys: int
+    hang_calls: int
 
 
 FULL = Sizes(
@@ -49,6 +53,10 @@ FULL = Sizes(
     flows=100_000,
     max_flows=200,
     expo_repeats=31,
+    details=100_000,
+    body_bytes=10_000_000,
+    keys=200_000,
+    hang_calls=30,
 )
 SMOKE = Sizes(
     percall_rounds=2,
@@ -61,6 +69,10 @@ SMOKE = Sizes(
     flows=500,
     max_flows=50,
     expo_repeats=2,
+    details=1_000,
+    body_bytes=100_000,
+    keys=2_000,
+    hang_calls=3,
 )
 
 
@@ -75,6 +87,13 @@ def _scenarios(sizes: Sizes) -> dict[str, object]:
         ),
         "5": lambda: _cardinality.cardinality(
             flows=s.flows, max_flows=s.max_flows, repeats=s.expo_repeats
+        ),
+        "6": lambda: _bounds.bounds(
+            details=s.details,
+            body_bytes=s.body_bytes,
+            keys=s.keys,
+            calls=s.hang_calls,
+            repeats=s.expo_repeats,
         ),
     }
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,39 @@ from flowscope import FlowMetrics
 
 from .prometheus_server import prometheus_session_fixture  # noqa: F401
 from .servers import ScriptedServer
+
+#: Markers whose tests run only when an environment variable opts into them (set to "1"); they
+#: are the only tests allowed to be skipped.
+OPT_IN = {"soak": "FLOWSCOPE_SOAK"}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker, variable in OPT_IN.items():
+        if item.get_closest_marker(marker) and os.environ.get(variable) != "1":
+            pytest.skip(f"opt-in: set {variable}=1 to run")
+
+
+def _unexpected_skips(config: pytest.Config) -> list[pytest.TestReport]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    reports = reporter.stats.get("skipped", []) if reporter is not None else []
+    return [r for r in reports if not (set(OPT_IN) & set(r.keywords))]
+
+
+def pytest_terminal_summary(terminalreporter: object, config: pytest.Config) -> None:
+    skipped = _unexpected_skips(config)
+    if skipped:
+        write = config.pluginmanager.get_plugin("terminalreporter").write_line
+        write(f"FAILED: {len(skipped)} test(s) skipped without an opt-in variable:", red=True)
+        for report in skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+            write(f"  {report.nodeid}: {reason}", red=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is a failure: a missing binary or a skip must not pass as green."""
+    if _unexpected_skips(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 class Spans:

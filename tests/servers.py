@@ -6,7 +6,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,6 +23,8 @@ class Reply:
     cut_after: int | None = None
     delay: float = 0.0
     chunk_delay: float = 0.0
+    #: Never answer: hold the request until the server stops (a read timeout for the client).
+    stall: bool = False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -40,7 +42,20 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         self.server.seen.append((self.command, self.path, dict(self.headers.items()), body))
         path = self.path.split("?", 1)[0]
-        reply = self.server.replies.get(path) or Reply(404, [("Content-Type", "text/plain")], b"")
+        script = self.server.replies.get(path) or Reply(404, [("Content-Type", "text/plain")], b"")
+        reply = script if isinstance(script, Reply) else script(body)
+        self.server.arrive()
+        try:
+            self._answer(reply)
+        finally:
+            self.server.leave()
+
+    def _answer(self, reply: Reply) -> None:
+        if reply.stall:
+            self.server.stopping.wait()
+            self.close_connection = True
+            return
+        self.server.hold()
         if reply.delay:
             time.sleep(reply.delay)
         chunks = [reply.body] if isinstance(reply.body, bytes) else list(reply.body)
@@ -109,10 +124,47 @@ class LoopbackServer(ThreadingHTTPServer):
 
 
 class ScriptedServer(LoopbackServer):
-    def __init__(self) -> None:
+    """Answers each path with its scripted :class:`Reply` (or a function of the request body).
+
+    It also counts requests in flight (arrived, not yet answered) and the most at once, and can
+    hold every answer until ``hold_until`` requests have arrived: proof that calls overlapped.
+    """
+
+    def __init__(self, hold_until: int = 0) -> None:
         super().__init__(_Handler)
-        self.replies: dict[str, Reply] = {}
+        self.replies: dict[str, Reply | Callable[[bytes], Reply]] = {}
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.hold_until = hold_until
+        self.arrived = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.stopping = threading.Event()
+        self._counts = threading.Condition()
+
+    def arrive(self) -> None:
+        with self._counts:
+            self.arrived += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._counts.notify_all()
+
+    def leave(self) -> None:
+        with self._counts:
+            self.in_flight -= 1
+
+    def hold(self) -> None:
+        """Wait until ``hold_until`` requests have arrived (at most 30 s, or until stopped)."""
+        with self._counts:
+            if not self._counts.wait_for(
+                lambda: self.arrived >= self.hold_until or self.stopping.is_set(), timeout=30
+            ):
+                self.hold_until = 0  # they are not coming: answer everyone now, and fail the test
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self._counts:
+            self._counts.notify_all()
+        super().stop()
 
     @property
     def url(self) -> str:

@@ -63,6 +63,22 @@ def targets(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[st
             yield panel, target
 
 
+#: What each dashboard holds: panels (rows excluded), queries, latency graphs that draw exemplars.
+SHAPE = {"overview": (9, 11, 3), "flow-detail": (14, 16, 4)}
+
+
+def _panels(name: str) -> list[dict[str, Any]]:
+    found = list(panels(load_dashboard(name)))
+    assert len(found) == SHAPE[name][0], [p["title"] for p in found]
+    return found
+
+
+def _targets(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    found = list(targets(load_dashboard(name)))
+    assert len(found) == SHAPE[name][1], [p["title"] for p, _ in found]
+    return found
+
+
 def substitute(expr: str, *, flow: str, rate_interval: str = "1m", range_: str = "1h") -> str:
     """The expression as Grafana sends it to Prometheus, for one value of ``$flow``."""
     replacements = {
@@ -149,7 +165,7 @@ def test_every_target_validates_against_prometheus_query_schema(
 ) -> None:
     errors = [
         f"{panel['title']} {target.get('refId')}: {error.message}"
-        for panel, target in targets(load_dashboard(name))
+        for panel, target in _targets(name)
         for error in query_schema.iter_errors(target)
     ]
     assert errors == []
@@ -173,11 +189,10 @@ def test_dashboard_has_prometheus_datasource_and_flow_variables(name: str) -> No
 
 @pytest.mark.parametrize("name", DASHBOARD_NAMES)
 def test_every_panel_and_target_uses_the_datasource_variable(name: str) -> None:
-    dashboard = load_dashboard(name)
-    wrong = [p["title"] for p in panels(dashboard) if p.get("datasource") != DATASOURCE_REF]
+    wrong = [p["title"] for p in _panels(name) if p.get("datasource") != DATASOURCE_REF]
     wrong += [
         f"{p['title']} {t['refId']}"
-        for p, t in targets(dashboard)
+        for p, t in _targets(name)
         if t.get("datasource") != DATASOURCE_REF
     ]
     assert wrong == []
@@ -185,7 +200,7 @@ def test_every_panel_and_target_uses_the_datasource_variable(name: str) -> None:
 
 @pytest.mark.parametrize("name", DASHBOARD_NAMES)
 def test_every_panel_has_queries_a_unit_and_a_description(name: str) -> None:
-    for panel in panels(load_dashboard(name)):
+    for panel in _panels(name):
         assert panel.get("targets"), panel["title"]
         assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
         assert len(panel.get("description", "")) > 20, panel["title"]
@@ -196,7 +211,7 @@ def test_every_rate_uses_rate_interval(name: str) -> None:
     """``rate``/``irate`` windows are ``$__rate_interval``; ``increase`` may also total the
     whole time range (``$__range``), but only in an instant query, where that is what it shows."""
     problems = []
-    for panel, target in targets(load_dashboard(name)):
+    for panel, target in _targets(name):
         expr = target["expr"]
         windows = RANGE_SELECTOR.findall(expr)
         allowed = (
@@ -214,7 +229,7 @@ def test_every_rate_uses_rate_interval(name: str) -> None:
 @pytest.mark.parametrize("name", DASHBOARD_NAMES)
 def test_no_hard_coded_job_instance_or_datasource_uid(name: str) -> None:
     dashboard = load_dashboard(name)
-    for panel, target in targets(dashboard):
+    for panel, target in _targets(name):
         assert not JOB_OR_INSTANCE.search(target["expr"]), (panel["title"], target["expr"])
     uids = re.findall(r'"uid": "([^"]*)"', DASHBOARD_FILES[name].read_text(encoding="utf-8"))
     own_uid = dashboard["uid"]
@@ -224,7 +239,7 @@ def test_no_hard_coded_job_instance_or_datasource_uid(name: str) -> None:
 @pytest.mark.parametrize("name", DASHBOARD_NAMES)
 @pytest.mark.parametrize("flow", [".*", "billing"])
 def test_every_expression_parses_as_promql(name: str, flow: str) -> None:
-    for panel, target in targets(load_dashboard(name)):
+    for panel, target in _targets(name):
         expr = substitute(target["expr"], flow=flow)
         assert "$" not in expr, (panel["title"], expr)
         try:
@@ -239,11 +254,11 @@ def test_latency_panels_request_exemplars(name: str) -> None:
     time axis to draw them on, so only graphs over time must ask for them."""
     latency = [
         (panel, target)
-        for panel, target in targets(load_dashboard(name))
+        for panel, target in _targets(name)
         if "flowscope_request_duration_seconds_bucket" in target["expr"]
         and panel["type"] in {"timeseries", "heatmap"}
     ]
-    assert latency
+    assert len(latency) == SHAPE[name][2]
     assert all(target.get("exemplar") is True for _, target in latency), [
         panel["title"] for panel, target in latency if not target.get("exemplar")
     ]
@@ -293,14 +308,13 @@ def test_overview_links_to_flow_detail_carrying_the_flow() -> None:
         for link in panel["fieldConfig"]["defaults"].get("links", [])
     ]
     to_detail = [url for url in data_links if url.startswith(f"/d/{detail['uid']}/")]
-    assert to_detail
     flow_values = ("var-flow=${__field.labels.flow}&", "var-flow=${__data.fields.flow}&")
     assert all(any(value in url for value in flow_values) for url in to_detail), to_detail
-    assert len(to_detail) >= 3  # the 400 graph, the worst-flow stat and the failing fields
+    assert len(to_detail) == 3  # the 400 graph, the worst-flow stat and the failing fields
     dashboard_links = [
         link for link in overview["links"] if link["type"] == "dashboards" and link["includeVars"]
     ]
-    assert dashboard_links
+    assert len(dashboard_links) == 1
     assert set(dashboard_links[0]["tags"]) <= set(detail["tags"])
 
 
@@ -341,7 +355,9 @@ def test_rules_record_rate_400_ratio_and_p95_per_flow_and_alert_on_the_issue_cas
     assert alerts["FlowScopeFlow400RatioHigh"]["for"] == "10m"
     assert "offset 1h" in alerts["FlowScopeNewErrorField"]["expr"]
     assert 'status_code="429"' in alerts["FlowScope429Storm"]["expr"]
-    for rule in [*recording_rules(), *alerting_rules()]:
+    rules = [*recording_rules(), *alerting_rules()]
+    assert (len(records), len(alerts), len(rules)) == (4, 3, 7)
+    for rule in rules:
         assert not JOB_OR_INSTANCE.search(rule["expr"]), rule
 
 

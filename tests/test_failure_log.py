@@ -80,7 +80,7 @@ def test_the_structured_extra_keeps_the_hints_as_data(
     assert "hint" not in json.dumps(extra["error"])
 
 
-@pytest.mark.parametrize("brk", ["\n", "\r\n", "\u2028", "\x1e", "\x85"])
+@pytest.mark.parametrize("brk", ["\n", "\r\n", "\u2028", "\x1e", "\x85", "\x00", "\x1b"])
 def test_a_payload_key_with_a_line_break_cannot_forge_a_log_line(
     client: httpx.Client, flowscope_logs: LogCapture, brk: str
 ) -> None:

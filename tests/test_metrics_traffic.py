@@ -1,5 +1,8 @@
 """SPEC §5 end to end: known traffic through the transports gives exactly those metrics,
-and a real Prometheus scraping them answers the 400-rate query with the injected ratio."""
+and a real Prometheus scraping them answers the 400-rate query with the injected ratio.
+
+The flow API is the scripted loopback server: "timeout" calls meet a server that never answers
+(a real read timeout), and the async test proves its 500 calls were all in flight at once."""
 
 from __future__ import annotations
 
@@ -20,8 +23,14 @@ from flowscope import AsyncFlowScopeTransport, FlowMetrics, FlowScopeConfig, Flo
 
 from .conftest import Spans
 from .prometheus_server import PrometheusServer, free_port
+from .servers import Reply, ScriptedServer
 
-LAUNCH = "http://genesys.test/api/v2/flows/executions"
+LAUNCH = "/api/v2/flows/executions"
+#: How long a call waits for a server that stalls before it raises ReadTimeout.
+READ_TIMEOUT = 0.5
+#: Calls that are answered wait longer than any server hold in these tests.
+ANSWERED = httpx.Timeout(60.0)
+STALLED = httpx.Timeout(60.0, read=READ_TIMEOUT)
 ORDER = "11111111-1111-4111-8111-111111111111"
 SURVEY = "22222222-2222-4222-8222-222222222222"
 CONFIG = FlowScopeConfig(flow_names={ORDER: "Order Status"})
@@ -52,24 +61,29 @@ SCENARIOS: dict[str, tuple[int, dict[str, Any]]] = {
     "limit": (429, {"code": "too.many.requests", "message": "Rate limit exceeded"}),
 }
 
-#: Per flow: scenario -> how many calls. "timeout" raises a ReadTimeout in the transport.
+#: Per flow: scenario -> how many calls. For "timeout" the server never answers.
 TRAFFIC: dict[str, dict[str, int]] = {
     ORDER: {"ok": 6, "data": 2, "type": 1, "limit": 1, "timeout": 2},
     SURVEY: {"ok": 4, "ctx": 4},
 }
 
 
-def _handler(request: httpx.Request) -> httpx.Response:
-    case = json.loads(request.content)["inputData"]["Flow.case"]
+def _reply(body: bytes) -> Reply:
+    case = json.loads(body)["inputData"]["Flow.case"]
     if case == "timeout":
-        raise httpx.ReadTimeout("timed out", request=request)
-    status, body = SCENARIOS[case]
-    headers = {"Retry-After": "1"} if status == 429 else {}
-    return httpx.Response(status, json=body, headers=headers)
+        return Reply(stall=True)
+    status, doc = SCENARIOS[case]
+    headers = [("Content-Type", "application/json")]
+    if status == 429:
+        headers.append(("Retry-After", "1"))
+    return Reply(status, headers, json.dumps(doc).encode())
 
 
-async def _async_handler(request: httpx.Request) -> httpx.Response:
-    return _handler(request)
+@pytest.fixture
+def flow_api() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as server:
+        server.replies[LAUNCH] = _reply
+        yield server
 
 
 def _calls(times: int = 1) -> Iterator[dict[str, Any]]:
@@ -80,9 +94,13 @@ def _calls(times: int = 1) -> Iterator[dict[str, Any]]:
                     yield {"flowId": flow, "inputData": {"Flow.case": case}}
 
 
+def _timeout(payload: dict[str, Any]) -> httpx.Timeout:
+    return STALLED if payload["inputData"]["Flow.case"] == "timeout" else ANSWERED
+
+
 def _send(client: httpx.Client, payload: dict[str, Any]) -> None:
     with contextlib.suppress(httpx.ReadTimeout):
-        client.post(LAUNCH, json=payload)
+        client.post(LAUNCH, json=payload, timeout=_timeout(payload))
 
 
 def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -230,19 +248,19 @@ def _check_counts(registry: CollectorRegistry, times: int) -> None:
     )
 
 
-def test_known_sync_traffic_gives_exact_counts(spans: Spans, registry: CollectorRegistry) -> None:
+def test_known_sync_traffic_gives_exact_counts(
+    flow_api: ScriptedServer, spans: Spans, registry: CollectorRegistry
+) -> None:
     metrics = FlowMetrics(registry)
-    transport = FlowScopeTransport(
-        httpx.MockTransport(_handler),
-        config=CONFIG,
-        metrics=metrics,
-        tracer_provider=spans.provider,
-    )
-    with httpx.Client(transport=transport) as client:
+    transport = FlowScopeTransport(config=CONFIG, metrics=metrics, tracer_provider=spans.provider)
+    with httpx.Client(base_url=flow_api.url, transport=transport) as client:
         for payload in _calls(times=3):
             _send(client, payload)
     _check_counts(registry, times=3)
     assert len(spans.all()) == 20 * 3
+    errors = [(s.attributes or {}).get("error.type") for s in spans.all()]
+    assert errors.count("ReadTimeout") == 2 * 3  # the server's stall, met as a real read timeout
+    assert len(flow_api.seen) == 20 * 3  # every call reached the server, the stalled ones too
 
 
 async def test_known_async_traffic_gives_exact_counts_under_500_concurrent_calls(
@@ -250,7 +268,7 @@ async def test_known_async_traffic_gives_exact_counts_under_500_concurrent_calls
 ) -> None:
     metrics = FlowMetrics(registry)
     transport = AsyncFlowScopeTransport(
-        httpx.MockTransport(_async_handler),
+        httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=500)),
         config=CONFIG,
         metrics=metrics,
         tracer_provider=spans.provider,
@@ -258,13 +276,18 @@ async def test_known_async_traffic_gives_exact_counts_under_500_concurrent_calls
     payloads = list(_calls(times=25))
     assert len(payloads) == 500
 
-    async with httpx.AsyncClient(transport=transport) as client:
+    # The server answers nothing until all 500 requests have arrived: if the calls did not
+    # overlap, the first would wait for the others and none would ever come.
+    with ScriptedServer(hold_until=500) as server:
+        server.replies[LAUNCH] = _reply
+        async with httpx.AsyncClient(base_url=server.url, transport=transport) as client:
 
-        async def send(payload: dict[str, Any]) -> None:
-            with contextlib.suppress(httpx.ReadTimeout):
-                await client.post(LAUNCH, json=payload)
+            async def send(payload: dict[str, Any]) -> None:
+                with contextlib.suppress(httpx.ReadTimeout):
+                    await client.post(LAUNCH, json=payload, timeout=_timeout(payload))
 
-        await asyncio.gather(*(send(p) for p in payloads))
+            await asyncio.gather(*(send(p) for p in payloads))
+        assert (server.arrived, server.max_in_flight) == (500, 500)
 
     durations = sum(
         s.value
@@ -274,15 +297,6 @@ async def test_known_async_traffic_gives_exact_counts_under_500_concurrent_calls
     )
     assert durations == 500
     assert len(spans.all()) == 500
-    ok_order = _value(
-        registry,
-        "flowscope_requests_total",
-        flow="Order Status",
-        operation="launch",
-        method="POST",
-        status_code="200",
-    )
-    assert ok_order == 6 * 25
     _check_counts(registry, times=25)
 
 
@@ -292,7 +306,7 @@ def test_ten_thousand_flow_ids_stay_bounded(registry: CollectorRegistry) -> None
         httpx.MockTransport(lambda r: httpx.Response(400, json={"code": "not.found"})),
         metrics=metrics,
     )
-    with httpx.Client(transport=transport) as client:
+    with httpx.Client(transport=transport, base_url="http://127.0.0.1:9") as client:
         for i in range(10_000):
             client.post(LAUNCH, json={"flowId": f"attacker-{i}"})
     flows = {
@@ -316,10 +330,12 @@ def test_ten_thousand_flow_ids_stay_bounded(registry: CollectorRegistry) -> None
     )
 
 
-def test_promtool_accepts_the_exposition(registry: CollectorRegistry) -> None:
+def test_promtool_accepts_the_exposition(
+    flow_api: ScriptedServer, registry: CollectorRegistry
+) -> None:
     metrics = FlowMetrics(registry)
-    transport = FlowScopeTransport(httpx.MockTransport(_handler), config=CONFIG, metrics=metrics)
-    with httpx.Client(transport=transport) as client:
+    transport = FlowScopeTransport(config=CONFIG, metrics=metrics)
+    with httpx.Client(base_url=flow_api.url, transport=transport) as client:
         for payload in _calls():
             _send(client, payload)
     result = subprocess.run(
@@ -332,7 +348,7 @@ def test_promtool_accepts_the_exposition(registry: CollectorRegistry) -> None:
 
 
 def test_real_prometheus_answers_the_400_rate_query_and_links_exemplars_to_spans(
-    prometheus: PrometheusServer, spans: Spans
+    prometheus: PrometheusServer, flow_api: ScriptedServer, spans: Spans
 ) -> None:
     registry = CollectorRegistry()
     metrics = FlowMetrics(registry)
@@ -340,15 +356,12 @@ def test_real_prometheus_answers_the_400_rate_query_and_links_exemplars_to_spans
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     try:
         transport = FlowScopeTransport(
-            httpx.MockTransport(_handler),
-            config=CONFIG,
-            metrics=metrics,
-            tracer_provider=spans.provider,
+            config=CONFIG, metrics=metrics, tracer_provider=spans.provider
         )
         instance = f"127.0.0.1:{port}"
         start = time.time() - 5
         total = f'sum(flowscope_requests_total{{instance="{instance}"}})'
-        with httpx.Client(transport=transport) as client:
+        with httpx.Client(base_url=flow_api.url, transport=transport) as client:
             for payload in _calls():
                 _send(client, payload)
             prometheus.set_targets([instance])
@@ -379,10 +392,12 @@ def test_real_prometheus_answers_the_400_rate_query_and_links_exemplars_to_spans
         prometheus.set_targets([])
 
 
-def test_flow_names_label_and_span_attribute(spans: Spans, registry: CollectorRegistry) -> None:
+def test_flow_names_label_and_span_attribute(
+    flow_api: ScriptedServer, spans: Spans, registry: CollectorRegistry
+) -> None:
     metrics = FlowMetrics(registry)
     client = flowscope.instrument(
-        httpx.Client(transport=httpx.MockTransport(_handler)),
+        httpx.Client(base_url=flow_api.url),
         config=CONFIG,
         metrics=metrics,
         tracer_provider=spans.provider,

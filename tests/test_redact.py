@@ -391,6 +391,13 @@ def test_cyclic_structure_terminates(redactor: Redactor) -> None:
     doc["self"] = doc
     result = redactor.json(doc)
     json.dumps(result.value)
+    # Copied 128 levels deep (every level intact), then the rest replaced whole.
+    level, depth = result.value, 0
+    while isinstance(level, dict):
+        assert level.keys() == {"name", "self"} and level["name"] == "loop"
+        level, depth = level["self"], depth + 1
+    assert (depth, level) == (128, REDACTED)
+    assert result.paths == ("body:$" + ".self" * 128,)
 
 
 def _shallow(value: Any) -> Any:

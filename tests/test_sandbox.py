@@ -561,28 +561,30 @@ def test_deleted_flow_get_is_410(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body"),
+    ("method", "path", "body", "status"),
     [
-        ("POST", LAUNCH, {"flowId": ORDER_STATUS}),
-        ("POST", LAUNCH, {"data": {}}),
-        ("POST", LAUNCH, {"flowId": DELETED}),
-        ("POST", LAUNCH, {"flowId": MISSING}),
-        ("GET", f"/api/v2/flows/{ORDER_STATUS}", None),
-        ("GET", f"{LAUNCH}/missing", None),
-        ("GET", "/nowhere", None),
-        ("DELETE", f"/api/v2/flows/{ORDER_STATUS}", None),
-        ("POST", "/oauth/token", None),
+        ("POST", LAUNCH, {"flowId": ORDER_STATUS}, 200),
+        ("POST", LAUNCH, {"data": {}}, 400),
+        ("POST", LAUNCH, {"flowId": DELETED}, 410),
+        ("POST", LAUNCH, {"flowId": MISSING}, 404),
+        ("GET", f"/api/v2/flows/{ORDER_STATUS}", None, 200),
+        ("GET", f"{LAUNCH}/missing", None, 404),
+        ("GET", "/nowhere", None, 404),
+        ("DELETE", f"/api/v2/flows/{ORDER_STATUS}", None, 404),
+        ("POST", "/oauth/token", None, 401),
     ],
 )
 def test_every_response_carries_a_correlation_id_matching_the_body(
-    client: httpx.Client, method: str, path: str, body: object
+    client: httpx.Client, method: str, path: str, body: object, status: int
 ) -> None:
     reply = client.request(method, path, json=body)
+    assert reply.status_code == status
     correlation_id = reply.headers["ININ-Correlation-Id"]
     assert len(correlation_id) == 36
     document = reply.json()
-    if "contextId" in document:
-        assert document["contextId"] == correlation_id
+    # Platform error bodies repeat the id as contextId; success bodies and OAuth errors do not.
+    platform_error = reply.status_code >= 400 and path != "/oauth/token"
+    assert document.get("contextId") == (correlation_id if platform_error else None)
 
 
 def test_correlation_ids_are_unique_per_response(client: httpx.Client) -> None:

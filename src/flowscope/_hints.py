@@ -286,8 +286,27 @@ def _squash_key(key: str) -> str:
     return key.replace("_", "").replace("-", "").replace(" ", "").lower()
 
 
-def _show(key: str) -> str:
+def _bound(key: str) -> str:
+    """A key as a hint's ``field`` carries it: as sent, but bounded."""
     return key if len(key) <= _MAX_KEY_SHOWN else key[:_MAX_KEY_SHOWN] + "..."
+
+
+def _show(key: str) -> str:
+    """A key or value as a message may quote it: bounded, and printable.
+
+    A run of control characters, line breaks or lone surrogates becomes one space, so a quoted
+    value can neither start a forged log line nor make the span unexportable.
+    """
+    shown = _bound(key)
+    if shown.isprintable():
+        return shown
+    out: list[str] = []
+    for ch in shown:
+        if ch.isprintable():
+            out.append(ch)
+        elif not out or out[-1] != " ":
+            out.append(" ")
+    return "".join(out)
 
 
 def _root_hints(payload: Mapping[str, Any], stand_in: str | None) -> list[Hint]:
@@ -304,7 +323,7 @@ def _root_hints(payload: Mapping[str, Any], stand_in: str | None) -> list[Hint]:
                 )
             )
             break
-        hints.append(Hint("unknown-root-key", _root_key_message(key, value), _show(key)))
+        hints.append(Hint("unknown-root-key", _root_key_message(key, value), _bound(key)))
     return hints
 
 
@@ -530,7 +549,7 @@ def _input_hints(inputs: Mapping[str, Any], schema: Mapping[str, Any] | None) ->
             more[code] += 1
 
     for key, value in _bounded_items(inputs):
-        field = f"inputData.{_show(key)}"
+        field = f"inputData.{_bound(key)}"
         if props is not None and key in props:
             problem = _type_problem(value, props[key], schema or {})
             if problem is not None:

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = ["log_failure", "record_to_dict", "status_description", "write_span"]
 
-_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")  # str.splitlines() breaks
+# Every str.splitlines() break, and any other control character or lone surrogate: what a log
+# line or span status quotes stays one printable line.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]+")
 
 
 def write_span(span: Span, record: CallRecord) -> None:

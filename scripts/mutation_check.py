@@ -1,0 +1,183 @@
+"""Break the core on purpose, a few ways, and require the tests that guard each part to fail.
+
+Each mutation copies ``src/`` to a temporary directory, applies one exact text substitution
+(the target must occur exactly once, so a mutation can never silently test nothing), and runs
+only the tests that guard it with ``PYTHONPATH`` pointing at the mutated copy. The working tree
+is never modified. Exit status 0 only when every mutation is killed.
+
+Usage: ``python scripts/mutation_check.py [--only NAME,...]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    #: Path under ``src/`` of the file to break.
+    file: str
+    #: Text that must occur exactly once in that file, and what replaces it.
+    old: str
+    new: str
+    #: The tests that guard this behaviour (pytest node ids or files).
+    tests: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# THE MUTATIONS. When the core is refactored, re-point ``file`` / ``old`` / ``new`` here.
+# ---------------------------------------------------------------------------------------------
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        name="count an unmatched call in metrics",
+        file="flowscope/_engine.py",
+        old="        if match is None:\n            return None\n",
+        new='        if match is None:\n            match = RouteMatch("launch", "/other", {})\n',
+        tests=(
+            "tests/test_transport.py::test_unmatched_path_gets_the_plain_span_and_nothing_else",
+        ),
+    ),
+    Mutation(
+        name="skip redacting the authorization header",
+        file="flowscope/_redact.py",
+        old="        if lower in _PROTOCOL_HEADERS:\n",
+        new='        if lower in _PROTOCOL_HEADERS or lower == "authorization":\n',
+        tests=(
+            "tests/test_redact.py::test_authorization_header_keeps_its_scheme_only",
+            "tests/test_leaks.py::test_captured_headers_keep_the_scheme_and_lose_the_credential",
+            "tests/test_transport.py::test_secrets_never_reach_spans_or_logs",
+        ),
+    ),
+    Mutation(
+        name="drop flow.error.fields from the span",
+        file="flowscope/_sinks.py",
+        old='            attrs["flow.error.fields"] = list(error.fields)\n',
+        new="            pass\n",
+        tests=(
+            "tests/test_transport.py::test_genesys_400_span_has_every_attribute_and_event_sync",
+        ),
+    ),
+    Mutation(
+        name="stop replaying the captured chunks (sync)",
+        file="flowscope/_transport.py",
+        old="        chunks, self._chunks = self._chunks, []\n        yield from chunks\n",
+        new="        self._chunks = []\n",
+        tests=(
+            "tests/test_transport.py::test_sync_caller_gets_exactly_the_uninstrumented_response",
+        ),
+    ),
+    Mutation(
+        name="stop replaying the captured chunks (async)",
+        file="flowscope/_transport.py",
+        old="        for chunk in chunks:\n            yield chunk\n        if self._error",
+        new="        del chunks\n        if self._error",
+        tests=(
+            "tests/test_transport.py::test_async_caller_gets_exactly_the_uninstrumented_response",
+        ),
+    ),
+)
+
+
+def _mutated_copy(mutation: Mutation, into: Path) -> Path:
+    """Copy ``src/`` under ``into`` and apply the mutation; raise if the target is not unique."""
+    src = into / "src"
+    shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    target = src / mutation.file
+    text = target.read_text()
+    found = text.count(mutation.old)
+    if found != 1:
+        raise SystemExit(
+            f"mutation {mutation.name!r}: its target text occurs {found} times in "
+            f"src/{mutation.file} (must be exactly once); re-point it in MUTATIONS"
+        )
+    target.write_text(text.replace(mutation.old, mutation.new))
+    return src
+
+
+def _env(src: Path | None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    return env
+
+
+def _imports_from(src: Path) -> None:
+    """Fail loudly unless ``import flowscope`` picks the mutated copy."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import flowscope; print(flowscope.__file__)"],
+        env=_env(src),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    path = done.stdout.strip()
+    if done.returncode != 0 or not Path(path).is_relative_to(src):
+        raise SystemExit(f"the mutated copy is not what the tests import: {path or done.stderr}")
+
+
+def _pytest(tests: tuple[str, ...], src: Path | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+        env=_env(src),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help="comma-separated mutation names to run")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if args.only is None or m.name in args.only.split(",")]
+    if not chosen:
+        raise SystemExit("no mutation matches --only")
+
+    started = time.monotonic()
+    # The guarding tests must pass on the unbroken code, or a "kill" would mean nothing.
+    tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+    baseline = _pytest(tests, None)
+    if baseline.returncode != 0:
+        sys.stdout.write(baseline.stdout[-4000:] + baseline.stderr[-2000:])
+        raise SystemExit("the guarding tests fail on the unbroken code")
+
+    results: list[tuple[str, str]] = []
+    for mutation in chosen:
+        with tempfile.TemporaryDirectory(prefix="flowscope-mutant-") as tmp:
+            src = _mutated_copy(mutation, Path(tmp))
+            _imports_from(src)
+            done = _pytest(mutation.tests, src)
+        if done.returncode == 1:  # pytest: tests ran and some failed
+            verdict = "killed"
+        elif done.returncode == 0:
+            verdict = "SURVIVED"
+        else:  # collection or usage error: the mutant broke more than the behaviour under test
+            sys.stdout.write(done.stdout[-4000:] + done.stderr[-2000:])
+            verdict = f"error (pytest exit {done.returncode})"
+        results.append((mutation.name, verdict))
+
+    width = max(len(name) for name, _ in results)
+    print(f"{'mutation':<{width}}  result")
+    for name, verdict in results:
+        print(f"{name:<{width}}  {verdict}")
+    bad = [name for name, verdict in results if verdict != "killed"]
+    print(
+        f"{len(results) - len(bad)} of {len(results)} mutations killed "
+        f"in {time.monotonic() - started:.0f} s"
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
