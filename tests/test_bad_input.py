@@ -90,7 +90,7 @@ CLI_CASES: dict[str, tuple[list[str], dict[str, str], int, str]] = {
         "holds a launch payload",
     ),
     "check_payload_not_json": (["check", "NOT_JSON"], {}, 2, "is not valid JSON"),
-    "check_stdin_not_json": (["check", "-"], {}, 2, "the payload on stdin is not valid JSON"),
+    "check_stdin_not_json": (["check", "-"], {}, 2, "the payload on stdin: "),
     "launch_bad_region_variable": (
         ["launch", "--flow-id", ORDER_STATUS],
         {**CREDENTIALS, "GENESYS_REGION": "bogus"},

@@ -44,14 +44,19 @@ def run(args: argparse.Namespace) -> int:
     schema = _load_schema(args.schema) if args.schema else None
     body = read_input(args.payload, "payload file")
     source = "stdin" if args.payload == "-" else args.payload
-    # A file that is not JSON cannot be linted: a usage error, not a finding about a payload.
-    load_json(body, "the payload on stdin" if args.payload == "-" else f"payload file {source!r}")
     hints = diagnose_launch(body, content_type=args.content_type, input_schema=schema)
+    # A file that is not a JSON object cannot be linted: a usage error (exit 2), said in one line
+    # with the hint that tells why, rather than a finding about a payload (exit 1).
+    unreadable = next((h for h in hints if h.code == "not-json"), None)
 
     if args.json:
         document = [{"code": h.code, "field": h.field, "message": h.message} for h in hints]
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    elif not hints:
+        return 2 if unreadable is not None else 1 if hints else 0
+    if unreadable is not None:
+        what = "the payload on stdin" if args.payload == "-" else f"payload file {source!r}"
+        raise CliError(f"{what}: {unreadable.message}")
+    if not hints:
         sys.stdout.write(f"{source}: no problems found\n")
     else:
         count = f"{len(hints)} problem{'s' if len(hints) != 1 else ''}"
