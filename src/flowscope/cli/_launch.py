@@ -25,8 +25,8 @@ __all__ = ["EXAMPLES", "add_parser", "run"]
 LAUNCH_PATH = "/api/v2/flows/executions"
 _DONE = ("COMPLETED", "FAILED", "ERROR", "TERMINATED", "UNKNOWN")
 
-#: Shown by ``launch --help``; each line runs as written against ``flowscope sandbox --port 8080``
-#: (the test suite runs them).
+#: Shown by ``launch --help``; each line runs as written against ``flowscope sandbox --port 8080
+#: --seed 1`` (the test suite runs them).
 EXAMPLES = (
     "flowscope launch --api-base http://127.0.0.1:8080 "
     "--flow-id 9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14 --input Flow.customerId=42 --wait",
@@ -36,7 +36,7 @@ EXAMPLES = (
 _EPILOG = "\n".join(
     [
         textwrap.fill(
-            "examples, against `flowscope sandbox --port 8080` with "
+            "examples, against `flowscope sandbox --port 8080 --seed 1` with "
             "GENESYS_CLIENT_ID=sandbox-client and GENESYS_CLIENT_SECRET=sandbox-secret:",
             78,
         ),
