@@ -24,19 +24,13 @@ _ORIGINALS = "_flowscope_originals"
 _SETTINGS = "_flowscope_settings"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Settings:
     """What a client was instrumented with; providers and metrics compare by identity."""
 
     config: FlowScopeConfig
     tracer_provider: Any
     metrics: Any
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Settings) and not self.differences(other)
-
-    def __hash__(self) -> int:
-        return hash((id(self.tracer_provider), id(self.metrics)))
 
     def differences(self, other: _Settings) -> list[str]:
         """The names of the settings that differ (never their values: configs hold secrets)."""
@@ -67,11 +61,11 @@ def instrument(
     settings = _Settings(config or FlowScopeConfig(), tracer_provider, metrics)
     if getattr(client, _ORIGINALS, None) is not None:
         current = getattr(client, _SETTINGS, None)
-        if current is not None and current != settings:
+        differ = current.differences(settings) if current is not None else []
+        if differ:
             raise ValueError(
-                "this client is already instrumented with different settings ("
-                + ", ".join(current.differences(settings))
-                + "); call flowscope.uninstrument(client) first to change them"
+                f"this client is already instrumented with different settings "
+                f"({', '.join(differ)}); call flowscope.uninstrument(client) first to change them"
             )
         return client
     engine = Engine(config, metrics)
