@@ -176,3 +176,24 @@ def test_launch_help_examples_work_as_written(session: Session) -> None:
         assert result.returncode == 0, line + "\n" + result.stdout + result.stderr
         assert re.search(r"^launched: execution id \w+$", result.stdout, re.M), line
         assert result.stderr == "", line
+
+
+def test_the_example_flow_version_is_what_the_sandbox_serves() -> None:
+    """examples/payloads/order-status-version.json is a copy: it must not drift from the sandbox."""
+    import httpx
+
+    from flowscope.sandbox import Sandbox
+
+    sandbox = Sandbox()
+    with httpx.Client(transport=sandbox.transport(), base_url="http://sandbox") as client:
+        token = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(sandbox.client_id, sandbox.client_secret),
+        ).json()["access_token"]
+        served = client.get(
+            f"/api/v2/flows/{ORDER_STATUS}/versions/3.0",
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+    shipped = json.loads((ROOT / "examples/payloads/order-status-version.json").read_text())
+    assert shipped == served
