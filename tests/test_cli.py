@@ -370,6 +370,19 @@ def test_a_payload_with_hints_is_not_sent_without_force(
     assert sandbox.stats.get("launch", 0) == launches
 
 
+def test_hints_printed_before_sending_are_redacted(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    # A token pasted as the flow id: the flow-id-not-uuid hint quotes it, redacted.
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0"
+    result = cli("launch", "--api-base", sandbox.url, "--flow-id", token, env=credentials)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "the payload has 1 problem; not sent: fix it, or add --force to send it"
+    assert lines[1].startswith("  flow-id-not-uuid [flowId]: 'flowId' is '[REDACTED]")
+    assert_no_secret(result)
+
+
 def test_launch_types_inputs_by_the_schema_and_corrects_the_prefix(
     sandbox: Sandbox, credentials: dict[str, str]
 ) -> None:

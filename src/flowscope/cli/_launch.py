@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             body = _body(args, inputs.data)
             hints = diagnose_payload(body, input_schema=schema)
             if hints:
-                _print_hints(hints, sent=args.force)
+                _print_hints(hints, redactor, sent=args.force)
                 if not args.force:
                     return 1
             out.write(f"POST {shown_url(api_base)}{LAUNCH_PATH}  flowId={args.flow_id}\n")
@@ -186,14 +186,14 @@ def _body(args: argparse.Namespace, inputs: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _print_hints(hints: list[Any], *, sent: bool) -> None:
-    """The payload's problems, before anything is sent."""
+def _print_hints(hints: list[Any], redactor: Redactor, *, sent: bool) -> None:
+    """The payload's problems, before anything is sent, redacted as the library redacts them."""
     count = f"{len(hints)} problem{'s' if len(hints) != 1 else ''}"
     then = "sending it anyway (--force)" if sent else "not sent: fix it, or add --force to send it"
     lines = [f"the payload has {count}; {then}"]
     for hint in hints:
         where = f" [{hint.field}]" if hint.field else ""
-        lines.append(f"  {hint.code}{where}: {hint.message}")
+        lines.append(f"  {hint.code}{where}: {redactor.text(hint.message).value}")
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 
