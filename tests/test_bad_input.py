@@ -115,6 +115,12 @@ CLI_CASES: dict[str, tuple[list[str], dict[str, str], int, str]] = {
         2,
         "argument --input: expected KEY=VALUE",
     ),
+    "launch_otlp_not_a_url": (
+        ["launch", "--flow-id", ORDER_STATUS, "--api-base", "SANDBOX", "--otlp", "localhost:4318"],
+        CREDENTIALS,
+        2,
+        "--otlp 'localhost:4318': expected a URL such as http://localhost:4318",
+    ),
     "demo_rate_zero": (
         ["demo", "--rate", "0"],
         {},

@@ -74,6 +74,15 @@ def tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvi
     from ._export import bounded_tracer_provider
 
     endpoint = otlp_target(otlp_endpoint)
+    if endpoint:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            source = "--otlp" if otlp_endpoint else "the OTEL_EXPORTER_OTLP_* endpoint"
+            raise CliError(
+                f"{source} {shown_url(endpoint)!r}: expected a URL such as http://localhost:4318"
+            )
     try:
         return bounded_tracer_provider(service_name, endpoint)
     except RuntimeError as exc:  # the OTLP exporter is not installed
