@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import _bounds, _cardinality, _loopback, _memory, _percall
+from . import _bounds, _breakdown, _cardinality, _loopback, _memory, _percall
 from ._report import Section, Table
 
 HERE = Path(__file__).resolve().parent
@@ -95,6 +95,7 @@ def _scenarios(sizes: Sizes) -> dict[str, object]:
             calls=s.hang_calls,
             repeats=s.expo_repeats,
         ),
+        "7": lambda: _breakdown.breakdown(rounds=s.percall_rounds, batch=s.percall_batch),
     }
 
 

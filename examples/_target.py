@@ -9,7 +9,6 @@ flowscope's loopback sandbox.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import re
 import sys
@@ -20,6 +19,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from flowscope import oauth
 from flowscope.cli import coerce, input_pair
 
 LAUNCH = "/api/v2/flows/executions"
@@ -110,20 +110,12 @@ def api_target(args: Any, **sandbox_options: Any) -> Iterator[Target]:
 
 def token_request(target: Target) -> httpx.Request:
     """The client-credentials token request (Basic auth, form body)."""
-    credentials = f"{target.client_id}:{target.client_secret}".encode()
-    return httpx.Request(
-        "POST",
-        f"{target.login_base}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")},
-    )
+    return oauth.token_request(target.login_base, target.client_id, target.client_secret)
 
 
 def fetch_token(client: httpx.Client, target: Target) -> str:
     """A bearer token, fetched through ``client`` (so flowscope sees the token call too)."""
-    response = client.send(token_request(target))
-    response.raise_for_status()
-    return str(response.json()["access_token"])
+    return oauth.read_token(client.send(token_request(target))).access_token
 
 
 def flowscope_samples(prefix: str = "flowscope_requests_total") -> list[str]:

@@ -16,6 +16,7 @@ import httpx
 from _target import LAUNCH, Target, api_target, flowscope_samples, parse_args, token_request
 
 import flowscope
+from flowscope import oauth
 
 
 async def launch_and_wait(
@@ -41,8 +42,8 @@ async def run(target: Target) -> None:
         # The same call as for a sync client.
         flowscope.instrument(client, config=config, tracer_provider=provider)
 
-        token = (await client.send(token_request(target))).raise_for_status().json()
-        client.headers["Authorization"] = f"Bearer {token['access_token']}"
+        token = oauth.read_token(await client.send(token_request(target)))
+        client.headers["Authorization"] = f"Bearer {token.access_token}"
 
         # Against the sandbox, launch each flow it knows once (the deleted one answers 410).
         flows = list(target.flow_names) or [target.flow_id]

@@ -10,7 +10,6 @@ happens while you watch.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Generator
 
@@ -18,10 +17,11 @@ import httpx
 from _target import LAUNCH, api_target, parse_args
 
 import flowscope
+from flowscope import oauth
 
 
 class ClientCredentials(httpx.Auth):
-    """Bearer tokens from ``POST {login}/oauth/token``, renewed ``refresh_margin`` s early.
+    """Bearer tokens from ``POST {login_base}/oauth/token``, renewed ``refresh_margin`` s early.
 
     A 401 (a token revoked or expired sooner than announced) gets one fresh token and one
     retry. For a client shared between threads, guard :meth:`_refresh` with a lock.
@@ -30,11 +30,11 @@ class ClientCredentials(httpx.Auth):
     requires_response_body = True  # the token response must be read inside the flow
 
     def __init__(
-        self, token_url: str, client_id: str, client_secret: str, *, refresh_margin: float = 60.0
+        self, login_base: str, client_id: str, client_secret: str, *, refresh_margin: float = 60.0
     ) -> None:
-        self._token_url = token_url
-        credentials = f"{client_id}:{client_secret}".encode()
-        self._basic = "Basic " + base64.b64encode(credentials).decode("ascii")
+        self._login_base = login_base
+        self._client_id = client_id
+        self._client_secret = client_secret
         self._margin = refresh_margin
         self._token: str | None = None
         self._expires_at = 0.0
@@ -51,16 +51,10 @@ class ClientCredentials(httpx.Auth):
             yield request
 
     def _refresh(self) -> Generator[httpx.Request, httpx.Response, None]:
-        response = yield httpx.Request(
-            "POST",
-            self._token_url,
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": self._basic},
-        )
-        response.raise_for_status()
-        document = response.json()
-        self._token = document["access_token"]
-        self._expires_at = time.monotonic() + float(document.get("expires_in", 0))
+        response = yield oauth.token_request(self._login_base, self._client_id, self._client_secret)
+        token = oauth.read_token(response)
+        self._token = token.access_token
+        self._expires_at = time.monotonic() + (token.expires_in or 0.0)
         self.fetches += 1
 
 
@@ -71,7 +65,7 @@ def main() -> int:
     with api_target(args, token_ttl=1) as target:
         margin = 0.5 if target.sandbox is not None else 60.0
         auth = ClientCredentials(
-            f"{target.login_base}/oauth/token",
+            target.login_base,
             target.client_id,
             target.client_secret,
             refresh_margin=margin,

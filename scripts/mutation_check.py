@@ -61,9 +61,38 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         name="drop flow.error.fields from the span",
-        file="flowscope/_sinks.py",
+        file="flowscope/_otel.py",
         old='            attrs["flow.error.fields"] = list(error.fields)\n',
         new="            pass\n",
+        tests=(
+            "tests/test_transport.py::test_genesys_400_span_has_every_attribute_and_event_sync",
+        ),
+    ),
+    Mutation(
+        name="let a raising on_record reach the caller",
+        file="flowscope/_sinks.py",
+        old="            except Exception as exc:\n                self._on_error(stage, exc)\n",
+        new="            except KeyError as exc:\n                self._on_error(stage, exc)\n",
+        tests=(
+            "tests/test_on_record.py::"
+            "test_a_raising_on_record_is_counted_under_sink_and_never_reaches_the_caller",
+        ),
+    ),
+    Mutation(
+        name="leave the record on the caller's response",
+        file="flowscope/_otel.py",
+        old="extensions.pop(RECORD_EXTENSION, None)",
+        new="extensions.get(RECORD_EXTENSION, None)",
+        tests=(
+            "tests/test_on_record.py::"
+            "test_on_record_gets_one_redacted_record_per_flow_call_on_a_sync_client",
+        ),
+    ),
+    Mutation(
+        name="set no span status from the record",
+        file="flowscope/_otel.py",
+        old="        span.set_status(StatusCode.ERROR, status_description(record))\n",
+        new="        pass\n",
         tests=(
             "tests/test_transport.py::test_genesys_400_span_has_every_attribute_and_event_sync",
         ),

@@ -28,10 +28,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flowscope import (
     CallRecord,
-    ErrorReport,
     FlowMetrics,
     FlowScopeConfig,
     FlowScopeTransport,
+    RecordedError,
     parse_error_body,
 )
 
@@ -199,7 +199,7 @@ def _record(flow_id: str, status: int = 400, fields: tuple[str, ...] = ()) -> Ca
         status_code=status,
         outcome="client_error",
         duration_s=0.01,
-        error=ErrorReport(status=status, kind="genesys", code="bad.request", fields=fields),
+        error=RecordedError(kind="genesys", code="bad.request", fields=fields),
     )
 
 

@@ -8,7 +8,7 @@ import tracemalloc
 
 from prometheus_client import CollectorRegistry
 
-from flowscope import CallRecord, ErrorReport, FlowMetrics, Redactor
+from flowscope import CallRecord, FlowMetrics, RecordedError, Redactor
 
 CUT_ERROR_BODY = (
     '{"message":"execution failed","code":"bad.request","status":400,"text":"'
@@ -55,7 +55,7 @@ def test_repeated_calls_count_in_the_same_series() -> None:
         status_code=400,
         outcome="client_error",
         duration_s=0.2,
-        error=ErrorReport(status=400, kind="genesys", code="bad.request", fields=("data",)),
+        error=RecordedError(kind="genesys", code="bad.request", fields=("data",)),
     )
     for _ in range(3):
         metrics.observe(record)

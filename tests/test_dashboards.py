@@ -318,13 +318,18 @@ def test_overview_links_to_flow_detail_carrying_the_flow() -> None:
     assert set(dashboard_links[0]["tags"]) <= set(detail["tags"])
 
 
-def test_committed_dashboards_match_their_generator() -> None:
+def _generator() -> Any:
     spec = importlib.util.spec_from_file_location(
         "flowscope_dashboards", DASHBOARDS_DIR / "generate.py"
     )
     assert spec is not None and spec.loader is not None
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
+    return generator
+
+
+def test_committed_dashboards_match_their_generator() -> None:
+    generator = _generator()
     rendered: dict[str, str] = generator.render()
     assert sorted(rendered) == sorted(path.name for path in DASHBOARD_FILES.values())
     for file_name, text in rendered.items():
@@ -333,6 +338,20 @@ def test_committed_dashboards_match_their_generator() -> None:
 
 
 # -- Prometheus rules -----------------------------------------------------------------------------
+
+
+def test_committed_rules_match_their_generator_and_share_the_dashboard_thresholds() -> None:
+    generator = _generator()
+    assert RULES.read_text(encoding="utf-8") == generator.render_rules()
+    alerts = {rule["alert"]: rule for rule in alerting_rules()}
+    # The 400 ratio that turns a dashboard cell orange is the one that raises the alert.
+    assert generator.RATIO_THRESHOLDS["steps"][1]["value"] == generator.RATIO_WARN == 0.05
+    assert "ratio_rate5m > 0.05\n" in alerts["FlowScopeFlow400RatioHigh"]["expr"]
+    assert (
+        "More than 5 % of the calls"
+        in alerts["FlowScopeFlow400RatioHigh"]["annotations"]["description"]
+    )
+    assert "> 0.1\n" in alerts["FlowScope429Storm"]["expr"]
 
 
 def test_rules_pass_promtool_check() -> None:

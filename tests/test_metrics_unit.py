@@ -17,7 +17,6 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from flowscope._errors import ErrorReport
 from flowscope._metrics import (
     FlowMetrics,
     default_metrics,
@@ -25,7 +24,7 @@ from flowscope._metrics import (
     make_wsgi_app,
     serve_metrics,
 )
-from flowscope._record import CallRecord
+from flowscope._record import CallRecord, RecordedError
 
 from .prometheus_server import PrometheusServer, free_port
 
@@ -57,7 +56,7 @@ def call(
         outcome = "success"
     error = None
     if status_code is not None and status_code >= 400:
-        error = ErrorReport(status=status_code, kind="genesys", code=error_code, fields=fields)
+        error = RecordedError(kind="genesys", code=error_code, fields=fields)
     return CallRecord(
         operation=operation,
         template="/api/v2/flows/executions",
@@ -458,7 +457,7 @@ def test_multiprocess_mode_counts_without_exemplars(tmp_path: Path) -> None:
         from prometheus_client import CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector
         from prometheus_client.openmetrics.exposition import generate_latest
-        from flowscope._errors import ErrorReport
+        from flowscope._record import RecordedError
         from flowscope._metrics import FlowMetrics
         from flowscope._record import CallRecord
 
@@ -466,7 +465,7 @@ def test_multiprocess_mode_counts_without_exemplars(tmp_path: Path) -> None:
             operation="launch", template="/api/v2/flows/executions", method="POST",
             flow_id="flow-a", flow_name=None, flow_version=None, execution_id=None, url="",
             status_code=400, outcome="client_error", duration_s=0.2,
-            error=ErrorReport(status=400, kind="genesys", code="bad.request"),
+            error=RecordedError(kind="genesys", code="bad.request"),
             trace_id={TRACE_ID!r}, span_id={SPAN_ID!r},
         )
         metrics = FlowMetrics(CollectorRegistry())

@@ -18,10 +18,10 @@ from ._errors import ErrorReport, parse_error_body
 from ._hints import Hint, diagnose_launch, diagnose_payload
 from ._instrument import instrument, uninstrument
 from ._metrics import FlowMetrics, make_asgi_app, make_wsgi_app, serve_metrics
-from ._record import CallRecord, CapturedBody
+from ._record import CallRecord, CapturedBody, RecordedError
 from ._redact import Redactor
 from ._routes import DEFAULT_ROUTES, Route
-from ._tracing import setup_tracing
+from ._setup_tracing import setup_tracing
 from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
 
 __version__ = "0.1.0"
@@ -39,6 +39,7 @@ __all__ = [
     "FlowScopeConfig",
     "FlowScopeTransport",
     "Hint",
+    "RecordedError",
     "Redactor",
     "Route",
     "__version__",

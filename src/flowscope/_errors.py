@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._vocabulary import is_json_media, media_type
+
 __all__ = ["ErrorReport", "parse_error_body"]
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -133,12 +135,6 @@ def _header(headers: Headers, name: str) -> str | None:
     return None
 
 
-def _media_type(content_type: str | None) -> str:
-    if not content_type:
-        return ""
-    return content_type.split(";", 1)[0].strip().lower()
-
-
 def _charset(content_type: str | None) -> str | None:
     if not content_type:
         return None
@@ -149,10 +145,6 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
-def _is_json_type(media: str) -> bool:
-    return media == "application/json" or media.endswith("+json") or media.endswith("/json")
-
-
 def _is_binary(media: str, body: bytes) -> bool:
     """Declared binary, or undeclared/unknown and not plausibly text."""
     if media in _BINARY_TYPES or media.startswith(_BINARY_PREFIXES):
@@ -160,7 +152,7 @@ def _is_binary(media: str, body: bytes) -> bool:
     head = body[:_SNIFF]
     if b"\x00" in head:
         return True
-    if media.startswith("text/") or _is_json_type(media) or media.endswith("xml"):
+    if media.startswith("text/") or is_json_media(media) or media.endswith("xml"):
         return False
     # Unknown type: text only if the head is UTF-8 (a cut multi-byte tail is fine) without controls.
     try:
@@ -176,7 +168,7 @@ def _is_binary(media: str, body: bytes) -> bool:
 def _parse(status: int, headers: Headers, body: bytes, max_text: int) -> ErrorReport:
     max_text = max(0, max_text)
     content_type = _header(headers, "content-type")
-    media = _media_type(content_type)
+    media = media_type(content_type)
     common: dict[str, Any] = {
         "status": status,
         "correlation_id": _header(headers, "inin-correlation-id") or None,
@@ -200,7 +192,7 @@ def _parse(status: int, headers: Headers, body: bytes, max_text: int) -> ErrorRe
     stripped = full_text.lstrip()
 
     # A proxy's HTML error page sent as application/json is still an HTML page.
-    if stripped[:1] in ("{", "[") or (_is_json_type(media) and not stripped.startswith("<")):
+    if stripped[:1] in ("{", "[") or (is_json_media(media) and not stripped.startswith("<")):
         try:
             if len(body) > _MAX_JSON_BYTES:
                 raise ValueError("too large to parse")

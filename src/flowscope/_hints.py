@@ -1,4 +1,4 @@
-"""Diagnose common mistakes in a flow launch payload (SPEC §7).
+"""Diagnose common mistakes in a flow launch payload (every hint is in the README's table).
 
 The platform answers most launch mistakes with a bare ``400 bad.request``; these hints say which
 part of the payload is wrong and how to fix it. Pure functions: no httpx, no OpenTelemetry.
@@ -15,6 +15,9 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlsplit
+
+from ._vocabulary import json_type_name as _json_type
+from ._vocabulary import media_type
 
 __all__ = [
     "HINT_CODES",
@@ -220,7 +223,7 @@ _UNPARSED = object()
 
 
 def _content_type_hint(content_type: str) -> Hint | None:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     if media == "application/json":
         return None
     if not media:
@@ -1080,24 +1083,6 @@ def _object_fix(value: object) -> str:
 
 
 # -- small helpers -------------------------------------------------------------------------------
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _is_number(value: object) -> bool:

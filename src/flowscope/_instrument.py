@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from ._config import FlowScopeConfig
-from ._engine import Engine
+from ._pipeline import Pipeline
+from ._record import CallRecord
 from ._transport import AsyncFlowScopeTransport, FlowScopeTransport
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ class _Settings:
     config: FlowScopeConfig
     tracer_provider: Any
     metrics: Any
+    on_record: Any
 
     def differences(self, other: _Settings) -> list[str]:
         """The names of the settings that differ (never their values: configs hold secrets)."""
@@ -41,6 +44,8 @@ class _Settings:
             names.append("tracer_provider")
         if self.metrics is not other.metrics:
             names.append("metrics")
+        if self.on_record != other.on_record:  # == so the same bound method twice is the same
+            names.append("on_record")
         return names
 
 
@@ -50,6 +55,7 @@ def instrument(
     config: FlowScopeConfig | None = None,
     tracer_provider: TracerProvider | None = None,
     metrics: FlowMetrics | None = None,
+    on_record: Callable[[CallRecord], None] | None = None,
 ) -> ClientT:
     """Wrap the client's transport and every mounted transport; returns the same client.
 
@@ -57,8 +63,13 @@ def instrument(
     different ones it raises ``ValueError`` rather than silently keeping the first (call
     :func:`uninstrument` first to change them). The client's event hooks, mounts, auth, base URL
     and timeouts are untouched; they run exactly as before.
+
+    ``on_record(record)`` is called once per flow call with its :class:`CallRecord`, after the
+    span, metrics and log sinks: the way to act on calls in code (count them, collect failures,
+    forward them elsewhere). An exception in it is counted in
+    ``flowscope_internal_errors_total{stage="sink"}`` and never reaches the caller.
     """
-    settings = _Settings(config or FlowScopeConfig(), tracer_provider, metrics)
+    settings = _Settings(config or FlowScopeConfig(), tracer_provider, metrics, on_record)
     if getattr(client, _ORIGINALS, None) is not None:
         current = getattr(client, _SETTINGS, None)
         differ = current.differences(settings) if current is not None else []
@@ -68,7 +79,7 @@ def instrument(
                 f"({', '.join(differ)}); call flowscope.uninstrument(client) first to change them"
             )
         return client
-    engine = Engine(config, metrics)
+    pipeline = Pipeline(config, metrics, on_record)
     wrap: Any
     if isinstance(client, httpx.AsyncClient):
         wrap = AsyncFlowScopeTransport
@@ -84,7 +95,7 @@ def instrument(
             transport, (FlowScopeTransport, AsyncFlowScopeTransport)
         ):
             return transport
-        return wrap(transport, tracer_provider=tracer_provider, _engine=engine)
+        return wrap(transport, tracer_provider=tracer_provider, _pipeline=pipeline)
 
     originals = (client._transport, dict(client._mounts))
     client._transport = wrapped(client._transport)

@@ -1,6 +1,7 @@
 """Per-flow Prometheus metrics: the metrics sink of a call record.
 
-The metric names, types and labels are a contract with users' dashboards and alerts (SPEC §5).
+The metric names, types and labels are a contract with users' dashboards and alerts (the
+README's metrics table).
 Every label value that comes from the network is bounded here, so no caller, server or attacker
 choosing flow ids can grow the number of series past the configured limits.
 """
@@ -18,7 +19,9 @@ from wsgiref.simple_server import WSGIServer
 import prometheus_client
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
+from . import metric_names
 from ._record import CallRecord
+from ._vocabulary import MAX_SHOWN_CHARS, NONE, OTHER, SENTINELS, UNKNOWN, printable
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -36,14 +39,8 @@ DURATION_BUCKETS: tuple[float, ...] = (
 )
 # fmt: on
 
-OTHER = "__other__"
-NONE = "__none__"
-UNKNOWN = "__unknown__"
-#: Values the library itself produces; they never take a slot from the bounded label sets.
-_SENTINELS = frozenset({OTHER, NONE, UNKNOWN, "__missing__"})
-
 #: Longer label values are cut: a flow name is never this long, an attack payload may be.
-MAX_LABEL_CHARS = 128
+MAX_LABEL_CHARS = MAX_SHOWN_CHARS
 
 #: The methods OpenTelemetry's HTTP conventions know; anything else is ``_OTHER``.
 _KNOWN_METHODS = frozenset(
@@ -65,10 +62,7 @@ def _clean(value: str) -> str:
     Control characters and lone surrogates would break the exposition (or its UTF-8 encoding),
     and an unbounded length would let one request bloat every scrape.
     """
-    value = value[:MAX_LABEL_CHARS]
-    if not value.isprintable():
-        value = "".join(ch if ch.isprintable() else "_" for ch in value)
-    return value or NONE
+    return printable(value, MAX_LABEL_CHARS) or NONE
 
 
 def _method(method: str) -> str:
@@ -105,7 +99,7 @@ class _BoundedValues:
         self._lock = threading.Lock()
 
     def admit(self, value: str) -> bool:
-        if value in self._admitted or value in _SENTINELS:
+        if value in self._admitted or value in SENTINELS:
             return True
         with self._lock:
             if value in self._admitted:
@@ -128,8 +122,9 @@ class FlowMetrics:
     code counts with ``error_code="__none__"``; ``method`` outside the standard HTTP methods is
     ``_OTHER``, as in OpenTelemetry's HTTP conventions.
 
-    When a call's span is sampled, every counter increment and histogram observation carries a
-    ``trace_id`` / ``span_id`` exemplar, visible in the OpenMetrics exposition. In
+    When a call's span is sampled, the requests, errors and transport-error counters and the
+    duration histogram carry a ``trace_id`` / ``span_id`` exemplar, visible in the OpenMetrics
+    exposition (the per-field counter does not: the error counter already links the trace). In
     prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set) exemplars are not
     supported, so none are attached; the metrics themselves work as usual.
 
@@ -160,15 +155,15 @@ class FlowMetrics:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
         def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
-            return Counter(name, doc, labels, namespace=namespace, registry=None)
+            return Counter(_short(name), doc, labels, namespace=namespace, registry=None)
 
         self._requests = counter(
-            "requests_total",
+            metric_names.REQUESTS,
             "Flow calls that got a response, by HTTP status code.",
             ("flow", "operation", "method", "status_code"),
         )
         self._duration = Histogram(
-            "request_duration_seconds",
+            _short(metric_names.DURATION),
             "Duration of flow calls, including those that failed without a response.",
             ("flow", "operation", "outcome"),
             namespace=namespace,
@@ -176,27 +171,27 @@ class FlowMetrics:
             buckets=DURATION_BUCKETS,
         )
         self._errors = counter(
-            "errors_total",
+            metric_names.ERRORS,
             "Flow calls answered with status >= 400, by the error code in the body.",
             ("flow", "operation", "status_code", "error_code"),
         )
         self._error_fields = counter(
-            "error_fields_total",
+            metric_names.ERROR_FIELDS,
             "Fields named by error responses (details[].fieldName and nested errors).",
             ("flow", "operation", "field"),
         )
         self._transport_errors = counter(
-            "transport_errors_total",
+            metric_names.TRANSPORT_ERRORS,
             "Flow calls that failed without a response, by exception type.",
             ("flow", "operation", "exception"),
         )
         self._overflow = counter(
-            "label_overflow_total",
+            metric_names.LABEL_OVERFLOW,
             "Label values folded into __other__ because their label reached its limit.",
             ("label",),
         )
         self._internal_errors = counter(
-            "internal_errors_total",
+            metric_names.INTERNAL_ERRORS,
             "Errors inside flowscope itself; the instrumented call was unaffected.",
             ("stage",),
         )
@@ -272,9 +267,11 @@ class FlowMetrics:
                     self._error_codes, "error_code", _clean(record.error_code or NONE)
                 )
                 self._child(self._errors, flow, operation, status, code).inc(1, exemplar)
+                # No exemplar: a field's trace is the error's, already linked from the two
+                # counters above, and one error may name a hundred fields.
                 for name in record.error_fields:
                     field = self._bounded(self._fields, "field", _clean(name))
-                    self._child(self._error_fields, flow, operation, field).inc(1, exemplar)
+                    self._child(self._error_fields, flow, operation, field).inc()
 
         duration = record.duration_s
         if duration >= 0:  # also false for NaN, which would poison the histogram's sum
@@ -309,6 +306,11 @@ class FlowMetrics:
         return OTHER
 
 
+def _short(name: str) -> str:
+    """A default-namespace metric name without its namespace, which each instance adds."""
+    return name.removeprefix(metric_names.NAMESPACE + "_")
+
+
 def _multiprocess_mode() -> bool:
     # The same test prometheus-client uses to choose its value storage.
     return "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
@@ -331,16 +333,22 @@ def serve_metrics(
     classic text format otherwise. Without ``registry`` it serves the default registry, with
     flowscope's metrics registered so they show before the first call.
     """
-    if registry is None:
-        registry = default_metrics().registry
-    return prometheus_client.start_http_server(port, addr, registry=registry)
+    return prometheus_client.start_http_server(port, addr, registry=_served(registry))
 
 
 def make_wsgi_app(registry: CollectorRegistry | None = None) -> Callable[..., Any]:
-    """A WSGI app serving ``registry`` (default: the default registry), to mount in your app."""
-    return prometheus_client.make_wsgi_app(REGISTRY if registry is None else registry)
+    """A WSGI app serving ``/metrics`` for ``registry``, to mount in your app.
+
+    Without ``registry`` it serves the default registry, with flowscope's metrics registered
+    so they show before the first call (prometheus-client's own ``make_wsgi_app`` would not).
+    """
+    return prometheus_client.make_wsgi_app(_served(registry))
 
 
 def make_asgi_app(registry: CollectorRegistry | None = None) -> Callable[..., Any]:
-    """An ASGI app serving ``registry`` (default: the default registry), to mount in your app."""
-    return prometheus_client.make_asgi_app(REGISTRY if registry is None else registry)
+    """The ASGI twin of :func:`make_wsgi_app`."""
+    return prometheus_client.make_asgi_app(_served(registry))
+
+
+def _served(registry: CollectorRegistry | None) -> CollectorRegistry:
+    return default_metrics().registry if registry is None else registry

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from ._errors import ErrorReport
 from ._hints import Hint
 
-__all__ = ["CallRecord", "CapturedBody"]
+__all__ = ["CallRecord", "CapturedBody", "RecordedError"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,23 @@ class CapturedBody:
     size: int  # bytes before cutting (decoded size when known, else what was seen)
     truncated: bool
     content_type: str
+
+
+@dataclass(frozen=True)
+class RecordedError:
+    """What an error response said, redacted: the parsed :class:`ErrorReport` minus its raw text.
+
+    The body itself, redacted, is the record's ``response_body``.
+    """
+
+    #: ``genesys``, ``oauth``, ``problem``, ``json``, ``text``, ``html``, ``empty``, ``binary``
+    #: or ``malformed``, as :func:`flowscope.parse_error_body` classified the body.
+    kind: str
+    code: str | None = None
+    message: str | None = None
+    fields: tuple[str, ...] = ()
+    message_params: Mapping[str, str] = field(default_factory=dict)
+    retry_after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,7 @@ class CallRecord:
     #: ``success``, ``client_error``, ``server_error`` or ``transport_error``.
     outcome: str
     duration_s: float
-    error: ErrorReport | None = None
+    error: RecordedError | None = None
     exception_type: str | None = None
     exception_message: str | None = None
     correlation_id: str | None = None

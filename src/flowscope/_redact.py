@@ -1,4 +1,4 @@
-"""Redaction of secrets in headers, URLs, JSON, form and text bodies (SPEC §6).
+"""Redaction of secrets in headers, URLs, JSON, form and text bodies (what: SECURITY.md).
 
 Pure functions of strings, bytes and plain objects: no httpx, no OpenTelemetry, so every sink
 can rely on values that were redacted once, here. A redacted value becomes ``[REDACTED]`` whole:
@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+from ._vocabulary import is_json_media, media_type
 
 __all__ = ["REDACTED", "Redacted", "Redactor"]
 
@@ -48,20 +50,8 @@ _HARMLESS_CHILDREN = frozenset({("limit", "key")})
 # ``code`` is the Genesys error code (``bad.request``) and must stay readable.
 _QUERY_ONLY_KEYS = frozenset({"code", "codeverifier"})
 
-_HEADER_TERMS = (
-    "token",
-    "secret",
-    "key",
-    "auth",
-    "session",
-    "password",
-    "passwd",
-    "cookie",
-    "signature",
-    "credential",
-    "jwt",
-    "private",
-)
+# A header name is sensitive when it contains any term, short ones included (``x-api-key``).
+_HEADER_TERMS = (*_LONG_TERMS, *_SHORT_TERMS)
 # Headers whose value starts with an authentication scheme worth keeping (``Bearer [REDACTED]``).
 _SCHEME_HEADERS = frozenset({"authorization", "proxy-authorization", "www-authenticate"})
 # Only known scheme names are kept, so a raw secret that happens to contain a space is not
@@ -215,6 +205,8 @@ class Redactor:
         # error codes, field names, header values), so only new text is scanned again. A string
         # that held a secret is never kept here.
         self._clean: set[str] = set()
+        # The same for whole URLs: a client calls the same few URLs again and again.
+        self._clean_urls: set[str] = set()
 
     # -- classification -------------------------------------------------------------------
 
@@ -310,6 +302,17 @@ class Redactor:
 
         Everything else stays byte-identical: unrelated parameters are not re-encoded.
         """
+        short = len(url) <= _CLEAN_CACHE_CHARS
+        if short and url in self._clean_urls:
+            return Redacted(url, ())
+        redacted = self._url(url)
+        if short and not redacted.paths:
+            if len(self._clean_urls) >= _CACHE_SIZE:
+                self._clean_urls.clear()
+            self._clean_urls.add(url)
+        return redacted
+
+    def _url(self, url: str) -> Redacted:
         match = _URL_RE.match(url)
         if match is None:  # pragma: no cover - the pattern matches every string
             scrubbed, kinds = self._scrub(url)
@@ -531,10 +534,10 @@ class Redactor:
         JSON comes back re-serialised compactly when something was redacted, otherwise as sent.
         """
         text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
-        media = (content_type or "").split(";", 1)[0].strip().lower()
+        media = media_type(content_type)
         stripped = text.strip()
         is_form = media == "application/x-www-form-urlencoded"
-        if "json" in media or (not is_form and stripped[:1] in ("{", "[")):
+        if is_json_media(media) or (not is_form and stripped[:1] in ("{", "[")):
             try:
                 document = _json.loads(text)
             except (ValueError, RecursionError):

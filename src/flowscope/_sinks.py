@@ -1,64 +1,63 @@
-"""Sinks format a finished :class:`CallRecord`; they never see anything unredacted."""
+"""Sinks format a finished :class:`CallRecord`; they never see anything unredacted.
+
+A sink is any ``fn(record)``. :class:`Sinks` runs them in order, each guarded on its own: one
+sink failing is counted under its stage and the others still run. The span writer lives with
+the rest of the OpenTelemetry code (``_otel.py``); the log writer is here.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from ._hints import Hint
 from ._record import CallRecord, CapturedBody
 
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
+__all__ = [
+    "Sink",
+    "Sinks",
+    "body_dict",
+    "hint_line",
+    "log_failure",
+    "record_to_dict",
+    "status_description",
+]
 
-__all__ = ["log_failure", "record_to_dict", "status_description", "write_span"]
+Sink = Callable[[CallRecord], None]
+
+logger = logging.getLogger("flowscope")
+
+
+class Sinks:
+    """The sinks of one instrumented client, as ``(stage, sink)`` pairs run in order.
+
+    ``on_error(stage, exc)`` hears of every sink that raised; nothing reaches the caller.
+    """
+
+    __slots__ = ("_on_error", "_sinks")
+
+    def __init__(
+        self,
+        sinks: Sequence[tuple[str, Sink]],
+        on_error: Callable[[str, BaseException], None],
+    ) -> None:
+        self._sinks = tuple(sinks)
+        self._on_error = on_error
+
+    def publish(self, record: CallRecord) -> None:
+        """Hand ``record`` to every sink."""
+        for stage, sink in self._sinks:
+            try:
+                sink(record)
+            except Exception as exc:
+                self._on_error(stage, exc)
+
 
 # Every str.splitlines() break, and any other control character or lone surrogate: what a log
 # line or span status quotes stays one printable line.
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]+")
-
-
-def write_span(span: Span, record: CallRecord) -> None:
-    """Enrich the call's own CLIENT span (SPEC §4)."""
-    if not span.is_recording():
-        return
-    attrs: dict[str, Any] = {
-        "url.full": record.url,
-        "url.template": record.template,
-        "flow.operation": record.operation,
-        "flow.id": record.flow_id,
-    }
-    if record.flow_name is not None:
-        attrs["flow.name"] = record.flow_name
-    if record.flow_version is not None:
-        attrs["flow.version"] = record.flow_version
-    if record.execution_id is not None:
-        attrs["flow.execution.id"] = record.execution_id
-    if record.correlation_id is not None:
-        attrs["genesys.correlation_id"] = record.correlation_id
-    error = record.error
-    if error is not None:
-        if error.code is not None:
-            attrs["flow.error.code"] = error.code
-        if error.message is not None:
-            attrs["flow.error.message"] = error.message
-        if error.fields:
-            attrs["flow.error.fields"] = list(error.fields)
-    if record.redacted_paths:
-        attrs["flowscope.redacted"] = list(dict.fromkeys(record.redacted_paths))
-    span.set_attributes(attrs)
-    if record.outcome == "success":
-        return
-    if record.response_body is not None:
-        span.add_event("flow.error.body", _body_attributes(record.response_body))
-    if record.request_body is not None:
-        span.add_event("flow.request.body", _body_attributes(record.request_body))
-    for hint in record.hints:
-        event = {"hint.code": hint.code, "hint.message": hint.message}
-        if hint.field is not None:
-            # The same name the log record's ``extra`` uses for it, so a query can join them.
-            event["hint.field"] = hint.field
-        span.add_event("flow.hint", event)
 
 
 def status_description(record: CallRecord) -> str:
@@ -76,15 +75,6 @@ def status_description(record: CallRecord) -> str:
         text += f" [fields: {', '.join(record.error_fields[:10])}]"
     # Server text must not be able to start a forged line in a log file.
     return _LINE_BREAKS.sub(" ", text)
-
-
-def _body_attributes(body: CapturedBody) -> dict[str, Any]:
-    return {
-        "body": body.text,
-        "body.size": body.size,
-        "body.truncated": body.truncated,
-        "content_type": body.content_type,
-    }
 
 
 def record_to_dict(record: CallRecord) -> dict[str, Any]:
@@ -122,13 +112,14 @@ def record_to_dict(record: CallRecord) -> dict[str, Any]:
             {"code": h.code, "message": h.message, "field": h.field} for h in record.hints
         ]
     if record.response_body is not None:
-        out["response_body"] = _body_dict(record.response_body)
+        out["response_body"] = body_dict(record.response_body)
     if record.request_body is not None:
-        out["request_body"] = _body_dict(record.request_body)
+        out["request_body"] = body_dict(record.request_body)
     return out
 
 
-def _body_dict(body: CapturedBody) -> dict[str, Any]:
+def body_dict(body: CapturedBody) -> dict[str, Any]:
+    """A captured body as plain values, for log records and span events."""
     return {
         "text": body.text,
         "size": body.size,
@@ -141,14 +132,16 @@ def _body_dict(body: CapturedBody) -> dict[str, Any]:
 _MAX_LOGGED_HINTS = 10
 
 
-def log_failure(logger: logging.Logger, record: CallRecord) -> None:
+def log_failure(record: CallRecord) -> None:
     """One WARNING per failed flow call, with the structured report in ``extra``.
 
     The message ends with the hints, one indented line each, so the sentence that says what
     to change is in the log file itself, not only in the structured record.
     """
-    if not logger.isEnabledFor(logging.WARNING):
+    if record.outcome == "success" or not logger.isEnabledFor(logging.WARNING):
         return
+    if not _delivered(logger):
+        return  # only the library's NullHandler would see it: skip building the report
     logger.warning(
         "flow call failed: %s %s flow=%s -> %s (correlation id %s, trace id %s)%s",
         record.method,
@@ -162,13 +155,31 @@ def log_failure(logger: logging.Logger, record: CallRecord) -> None:
     )
 
 
+def _delivered(log: logging.Logger) -> bool:
+    """Whether a record from ``log`` reaches a handler that does something with it."""
+    current: logging.Logger | None = log
+    while current is not None:
+        if any(not isinstance(handler, logging.NullHandler) for handler in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+def hint_line(hint: Hint) -> str:
+    """``input-type [inputData.Flow.isVip]: ...``: a hint as the log, the CLI and the demo
+    print it."""
+    where = f" [{hint.field}]" if hint.field else ""
+    return f"{hint.code}{where}: {hint.message}"
+
+
 def _hint_lines(record: CallRecord) -> str:
     """One indented ``hint CODE [FIELD]: MESSAGE`` line per hint, as the demo report prints them."""
     lines = []
     for hint in record.hints[:_MAX_LOGGED_HINTS]:
-        where = f" [{hint.field}]" if hint.field else ""
         # Hints quote payload keys: a key must not be able to start a forged line either.
-        lines.append(_LINE_BREAKS.sub(" ", f"    hint {hint.code}{where}: {hint.message}"))
+        lines.append(_LINE_BREAKS.sub(" ", f"    hint {hint_line(hint)}"))
     if len(record.hints) > _MAX_LOGGED_HINTS:
         more = len(record.hints) - _MAX_LOGGED_HINTS
         lines.append(f"    ... and {more} more hint{'s' if more != 1 else ''} in the record")

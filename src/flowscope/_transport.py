@@ -7,33 +7,35 @@ Layering, outermost first::
 
 ``_Observe`` runs inside the span: it matches the route, forwards the request, reads at most
 ``capture_limit_bytes`` of an error body and hands the caller a response that replays those bytes
-and then the rest of the original stream.
+and then the rest of the original stream. It hands the exchange to the engine, which returns the
+call's record, and the record to the sinks (span, metrics, log, ``on_record``). The record then
+rides on the response it describes until the OpenTelemetry response hook sets the span status
+from it and takes it off.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
-from opentelemetry.instrumentation.httpx import (
-    AsyncOpenTelemetryTransport,
-    SyncOpenTelemetryTransport,
-)
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from ._config import FlowScopeConfig
-from ._engine import CURRENT_SPAN, LAST_RECORD, Call, Engine
-from ._sinks import status_description
-from ._tracer import GuardedTracerProvider
+from ._engine import Call, Capture
+from ._otel import RECORD_EXTENSION, call_span, opentelemetry_transport, trace_ids
+from ._pipeline import Pipeline
+from ._record import CallRecord
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, TracerProvider
+    from opentelemetry.trace import TracerProvider
 
     from ._metrics import FlowMetrics
 
 __all__ = ["AsyncFlowScopeTransport", "FlowScopeTransport"]
+
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 logger = logging.getLogger("flowscope")
 
@@ -144,25 +146,23 @@ class _Tee:
 
 
 class _Observe(httpx.BaseTransport):
-    def __init__(self, transport: httpx.BaseTransport, engine: Engine) -> None:
+    def __init__(self, transport: httpx.BaseTransport, pipeline: Pipeline) -> None:
         self._transport = transport
-        self._engine = engine
+        self._pipeline = pipeline
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        engine = self._engine
-        span = _take_span()
-        call = _begin(engine, request, span)
+        pipeline = self._pipeline
+        call = _begin(pipeline, request)
         if call is None:
             return _forward(self._transport, request)
         try:
             response = _forward(self._transport, request)
         except BaseException as exc:
-            _fail(engine, call, exc)
+            _fail(pipeline, call, exc)
             raise
-        limit = _read_limit(engine, call, response)
+        limit = _read_limit(pipeline, call, response)
         if limit <= 0:
-            _finish(engine, call, response, None)
-            return response
+            return _finish(pipeline, call, response, None)
         tee = _Tee(limit)
         original = response.stream
         assert isinstance(original, httpx.SyncByteStream)
@@ -177,8 +177,7 @@ class _Observe(httpx.BaseTransport):
             tee.error = exc
         rest = None if tee.complete or tee.error else iterator
         replay = _rebuild(response, _ReplayStream(tee.chunks, rest, tee.error, original))
-        _finish(engine, call, response, tee)
-        return replay
+        return _finish(pipeline, call, replay, tee)
 
     def close(self) -> None:
         self._transport.close()
@@ -192,25 +191,23 @@ class _Observe(httpx.BaseTransport):
 
 
 class _AsyncObserve(httpx.AsyncBaseTransport):
-    def __init__(self, transport: httpx.AsyncBaseTransport, engine: Engine) -> None:
+    def __init__(self, transport: httpx.AsyncBaseTransport, pipeline: Pipeline) -> None:
         self._transport = transport
-        self._engine = engine
+        self._pipeline = pipeline
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        engine = self._engine
-        span = _take_span()
-        call = _begin(engine, request, span)
+        pipeline = self._pipeline
+        call = _begin(pipeline, request)
         if call is None:
             return await _aforward(self._transport, request)
         try:
             response = await _aforward(self._transport, request)
         except BaseException as exc:
-            _fail(engine, call, exc)
+            _fail(pipeline, call, exc)
             raise
-        limit = _read_limit(engine, call, response)
+        limit = _read_limit(pipeline, call, response)
         if limit <= 0:
-            _finish(engine, call, response, None)
-            return response
+            return _finish(pipeline, call, response, None)
         tee = _Tee(limit)
         original = response.stream
         assert isinstance(original, httpx.AsyncByteStream)
@@ -225,8 +222,7 @@ class _AsyncObserve(httpx.AsyncBaseTransport):
             tee.error = exc
         rest = None if tee.complete or tee.error else iterator
         replay = _rebuild(response, _AsyncReplayStream(tee.chunks, rest, tee.error, original))
-        _finish(engine, call, response, tee)
-        return replay
+        return _finish(pipeline, call, replay, tee)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -258,122 +254,96 @@ async def _aforward(transport: httpx.AsyncBaseTransport, request: httpx.Request)
 # Each step below is guarded: flowscope failing must never change what the caller gets.
 
 
-def _take_span() -> Span | None:
-    span = CURRENT_SPAN.get()
-    if span is not None:
-        CURRENT_SPAN.set(None)
-    return span
-
-
-def _begin(engine: Engine, request: httpx.Request, span: Span | None) -> Call | None:
+def _begin(pipeline: Pipeline, request: httpx.Request) -> Call | None:
     try:
-        return engine.begin(request, span)
+        return pipeline.engine.begin(request, trace_ids(call_span()))
     except Exception as exc:
-        engine.internal_error("request", exc)
+        pipeline.internal_error("request", exc)
         return None
 
 
-def _read_limit(engine: Engine, call: Call, response: httpx.Response) -> int:
+def _read_limit(pipeline: Pipeline, call: Call, response: httpx.Response) -> int:
     try:
-        return engine.read_limit(call, response.status_code, response.headers)
+        return pipeline.engine.read_limit(call, response.status_code, response.headers)
     except Exception as exc:
-        engine.internal_error("capture", exc)
+        pipeline.internal_error("capture", exc)
         return 0
 
 
-def _finish(engine: Engine, call: Call, response: httpx.Response, tee: _Tee | None) -> None:
+def _finish(
+    pipeline: Pipeline, call: Call, response: httpx.Response, tee: _Tee | None
+) -> httpx.Response:
+    """Build the record, hand it to the sinks, and let it ride on the response it describes."""
+    capture = None if tee is None else Capture(tee.captured, tee.complete, tee.seen)
     try:
-        if tee is None:
-            engine.finish(call, response.status_code, response.headers, None, False, 0)
-        else:
-            engine.finish(
-                call,
-                response.status_code,
-                response.headers,
-                tee.captured,
-                tee.complete,
-                tee.seen,
-            )
+        record = pipeline.engine.finish(call, response.status_code, response.headers, capture)
     except Exception as exc:
-        engine.internal_error("record", exc)
+        pipeline.internal_error("record", exc)
+        return response
+    pipeline.sinks.publish(record)
+    response.extensions[RECORD_EXTENSION] = record
+    return response
 
 
-def _fail(engine: Engine, call: Call, exc: BaseException) -> None:
+def _fail(pipeline: Pipeline, call: Call, exc: BaseException) -> None:
     try:
-        engine.fail(call, exc)
+        record = pipeline.engine.fail(call, exc)
     except Exception as inner:
-        engine.internal_error("record", inner)
-
-
-# -- hooks given to the OpenTelemetry transport --------------------------------------------------
-
-
-def _request_hook(span: Span, request: Any) -> None:
-    CURRENT_SPAN.set(span)
-
-
-async def _async_request_hook(span: Span, request: Any) -> None:
-    CURRENT_SPAN.set(span)
-
-
-def _response_hook(span: Span, request: Any, response: Any) -> None:
-    # The instrumentation resets the span status after our layer returns; set ours last.
-    record = LAST_RECORD.get()
-    if record is None:
+        pipeline.internal_error("record", inner)
         return
-    LAST_RECORD.set(None)
-    if record.status_code is not None and record.status_code >= 400 and span.is_recording():
-        from opentelemetry.trace import StatusCode
-
-        span.set_status(StatusCode.ERROR, status_description(record))
-
-
-async def _async_response_hook(span: Span, request: Any, response: Any) -> None:
-    _response_hook(span, request, response)
-
-
-def _stable_semconv(transport: Any) -> None:
-    """Use the stable HTTP attribute names (``url.full``...) whatever the global opt-in says."""
-    try:
-        from opentelemetry.instrumentation._semconv import _report_new, _StabilityMode
-
-        if not _report_new(transport._sem_conv_opt_in_mode):
-            transport._sem_conv_opt_in_mode = _StabilityMode.HTTP
-    except Exception:  # a future instrumentation may move this; its defaults still work
-        logger.debug("could not opt the httpx instrumentation into stable semconv", exc_info=True)
+    pipeline.sinks.publish(record)
 
 
 # -- the public transports -----------------------------------------------------------------------
 
 
-class FlowScopeTransport(httpx.BaseTransport):
-    """An ``httpx.BaseTransport`` that records every flow call it carries.
+class _Wrapper(Generic[TransportT]):
+    """What both public transports share: the layers around the wrapped transport."""
 
-    Wraps ``transport`` (default ``httpx.HTTPTransport()``); calls that match no route pass
-    through with only the plain OpenTelemetry span.
-    """
+    wrapped: TransportT
 
     def __init__(
         self,
-        transport: httpx.BaseTransport | None = None,
+        transport: TransportT | None = None,
         *,
         config: FlowScopeConfig | None = None,
         tracer_provider: TracerProvider | None = None,
         metrics: FlowMetrics | None = None,
-        _engine: Engine | None = None,
+        on_record: Callable[[CallRecord], None] | None = None,
+        _pipeline: Pipeline | None = None,
     ) -> None:
-        self.wrapped = transport if transport is not None else httpx.HTTPTransport()
-        self.engine = _engine or Engine(config, metrics)
-        self._otel = SyncOpenTelemetryTransport(
-            _Observe(self.wrapped, self.engine),
-            tracer_provider=GuardedTracerProvider(tracer_provider, self.engine),
-            request_hook=_request_hook,
-            response_hook=_response_hook,
+        self.wrapped = transport if transport is not None else self._default_transport()
+        pipeline = _pipeline or Pipeline(config, metrics, on_record)
+        self._otel: Any = opentelemetry_transport(
+            self._observer(pipeline), tracer_provider, pipeline.redactor, pipeline.internal_error
         )
-        _stable_semconv(self._otel)
+
+    def _default_transport(self) -> TransportT:
+        raise NotImplementedError
+
+    def _observer(self, pipeline: Pipeline) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
+        raise NotImplementedError
+
+
+class FlowScopeTransport(_Wrapper[httpx.BaseTransport], httpx.BaseTransport):
+    """An ``httpx.BaseTransport`` that records every flow call it carries.
+
+    Wraps ``transport`` (default ``httpx.HTTPTransport()``); calls that match no route pass
+    through with only the plain OpenTelemetry span. ``on_record(record)`` is called once per flow
+    call with its :class:`CallRecord`, after the span, metrics and log sinks; an exception in it
+    is counted in ``flowscope_internal_errors_total{stage="sink"}`` and never reaches the caller.
+    Also takes ``config``, ``tracer_provider`` and ``metrics``, as :func:`flowscope.instrument`.
+    """
+
+    def _default_transport(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport()
+
+    def _observer(self, pipeline: Pipeline) -> httpx.BaseTransport:
+        return _Observe(self.wrapped, pipeline)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._otel.handle_request(request)
+        response: httpx.Response = self._otel.handle_request(request)
+        return response
 
     def close(self) -> None:
         self._otel.close()
@@ -386,30 +356,18 @@ class FlowScopeTransport(httpx.BaseTransport):
         self.wrapped.__exit__(*args)
 
 
-class AsyncFlowScopeTransport(httpx.AsyncBaseTransport):
+class AsyncFlowScopeTransport(_Wrapper[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The ``httpx.AsyncBaseTransport`` twin of :class:`FlowScopeTransport`."""
 
-    def __init__(
-        self,
-        transport: httpx.AsyncBaseTransport | None = None,
-        *,
-        config: FlowScopeConfig | None = None,
-        tracer_provider: TracerProvider | None = None,
-        metrics: FlowMetrics | None = None,
-        _engine: Engine | None = None,
-    ) -> None:
-        self.wrapped = transport if transport is not None else httpx.AsyncHTTPTransport()
-        self.engine = _engine or Engine(config, metrics)
-        self._otel = AsyncOpenTelemetryTransport(
-            _AsyncObserve(self.wrapped, self.engine),
-            tracer_provider=GuardedTracerProvider(tracer_provider, self.engine),
-            request_hook=_async_request_hook,
-            response_hook=_async_response_hook,
-        )
-        _stable_semconv(self._otel)
+    def _default_transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport()
+
+    def _observer(self, pipeline: Pipeline) -> httpx.AsyncBaseTransport:
+        return _AsyncObserve(self.wrapped, pipeline)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._otel.handle_async_request(request)
+        response: httpx.Response = await self._otel.handle_async_request(request)
+        return response
 
     async def aclose(self) -> None:
         await self._otel.aclose()

@@ -41,8 +41,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install -e '.[genesys]' in a clone of flowscope"
     ) from exc
 
-from ._engine import RESEND_COUNT_EXTENSION
 from ._instrument import instrument, is_instrumented
+from ._otel import RESEND_COUNT_EXTENSION
+from ._record import CallRecord
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -97,9 +98,10 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
     """An SDK HTTP client (``ApiClient.set_http_client``) that sends every call through flowscope.
 
     ``client`` is instrumented in place with :func:`flowscope.instrument` (``config``,
-    ``tracer_provider`` and ``metrics`` go there; a client that is already instrumented keeps its
-    own). Without one, a client is made that follows redirects and honours the SDK's
-    ``Configuration`` for TLS verification, mTLS and proxy, as the default client does.
+    ``tracer_provider``, ``metrics`` and ``on_record`` go there; a client that is already
+    instrumented keeps its own). Without one, a client is made that follows redirects and
+    honours the SDK's ``Configuration`` for TLS verification, mTLS and proxy, as the default
+    client does.
 
     Refused or briefly failed calls (``retry_statuses``, and connections that could not be opened)
     are sent again up to ``max_retries`` times, after ``Retry-After`` when the response gives one
@@ -123,6 +125,7 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
         config: FlowScopeConfig | None = None,
         tracer_provider: TracerProvider | None = None,
         metrics: FlowMetrics | None = None,
+        on_record: Callable[[CallRecord], None] | None = None,
         max_retries: int = 3,
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
         max_retry_after: float = 60.0,
@@ -140,7 +143,7 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
         if timeout is not None:
             self.set_timeout(timeout)
         self._owns_client = client is None
-        unset = config is None and tracer_provider is None and metrics is None
+        unset = config is None and tracer_provider is None and metrics is None and on_record is None
         if client is not None and is_instrumented(client) and unset:
             self.client = client  # already instrumented: it keeps its own settings
         else:
@@ -149,6 +152,7 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
                 config=config,
                 tracer_provider=tracer_provider,
                 metrics=metrics,
+                on_record=on_record,
             )
         self.max_retries = max_retries
         self.retry_statuses = frozenset(retry_statuses)

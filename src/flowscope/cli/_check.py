@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._common import CliError, load_json, read_input
+from ._format import hint_line
 
 __all__ = ["add_parser", "run"]
 
@@ -61,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         count = f"{len(hints)} problem{'s' if len(hints) != 1 else ''}"
         lines = [f"{source}: {count}"]
-        for hint in hints:
-            where = f" [{hint.field}]" if hint.field else ""
-            lines.append(f"  {hint.code}{where}: {hint.message}")
+        lines.extend(f"  {hint_line(hint)}" for hint in hints)
         sys.stdout.write("\n".join(lines) + "\n")
     return 1 if hints else 0
 

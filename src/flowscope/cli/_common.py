@@ -1,21 +1,21 @@
-"""What every command shares: one-line errors, reading JSON, tracing, and failure capture."""
+"""What every command shares: one-line errors, reading JSON, tracing, and call records."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
+    from flowscope import CallRecord
+
 __all__ = [
     "CliError",
-    "FailureLog",
+    "LastRecord",
     "load_json",
     "otlp_target",
     "reachable",
@@ -129,35 +129,21 @@ def reachable(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-class FailureLog(logging.Handler):
-    """Collects the structured report of every failed flow call from the ``flowscope`` logger.
+class LastRecord:
+    """An ``on_record`` sink that keeps the record of the latest flow call.
 
-    The library already parsed, diagnosed and redacted each failure into ``record.flowscope``;
-    the commands only format those reports.
+    The commands make one call at a time, and flowscope hands over a call's record before the
+    call returns: right after a call, :meth:`take` gives that call's record (``None`` when the
+    call was not a flow call, or flowscope could not record it).
     """
 
-    def __init__(self, keep: int = 200) -> None:
-        super().__init__(logging.WARNING)
-        #: The most recent reports (bounded: a long-running demo fails calls forever).
-        self.reports: deque[dict[str, Any]] = deque(maxlen=keep)
-        #: Every report seen, including those no longer kept.
-        self.count = 0
-        self._logger = logging.getLogger("flowscope")
-        self._previous_level = self._logger.level
+    def __init__(self) -> None:
+        self._last: CallRecord | None = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        report = getattr(record, "flowscope", None)
-        if isinstance(report, dict):
-            self.reports.append(report)
-            self.count += 1
+    def __call__(self, record: CallRecord) -> None:
+        self._last = record
 
-    def __enter__(self) -> FailureLog:
-        self._previous_level = self._logger.level
-        if not self._logger.isEnabledFor(logging.WARNING):
-            self._logger.setLevel(logging.WARNING)
-        self._logger.addHandler(self)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._logger.removeHandler(self)
-        self._logger.setLevel(self._previous_level)
+    def take(self) -> CallRecord | None:
+        """The latest record, once: a later call that leaves none does not get a stale one."""
+        record, self._last = self._last, None
+        return record

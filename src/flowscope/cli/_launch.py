@@ -11,14 +11,15 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from ._common import CliError, FailureLog, shown_url, tracer_provider
+from ._common import CliError, LastRecord, shown_url, tracer_provider
+from ._format import failure_lines, headline, indent, pretty
 from ._inputs import input_pair, type_inputs
 from ._regions import api_base_for_region, login_base_for
 
 if TYPE_CHECKING:
     import httpx
 
-    from flowscope import Redactor
+    from flowscope import CallRecord, Redactor
 
 __all__ = ["EXAMPLES", "add_parser", "run"]
 
@@ -127,18 +128,18 @@ def run(args: argparse.Namespace) -> int:
     api_base = _api_base(args)
 
     try:
-        # Failure reports must exist whatever FLOWSCOPE_LOG_FAILURES says: they are the output.
-        config = FlowScopeConfig.from_env(log_failures=True)
+        config = FlowScopeConfig.from_env()
     except ValueError as exc:
         raise CliError(str(exc)) from None
     redactor = Redactor(redact_keys=config.redact_keys, redact_patterns=config.redact_patterns)
     provider = tracer_provider("flowscope-launch", args.otlp)
     out = sys.stdout
     try:
-        with FailureLog() as failures, httpx.Client(base_url=api_base, timeout=args.timeout) as c:
-            client = instrument(c, config=config, tracer_provider=provider)
+        records = LastRecord()
+        with httpx.Client(base_url=api_base, timeout=args.timeout) as c:
+            client = instrument(c, config=config, tracer_provider=provider, on_record=records)
             login = login_base_for(api_base)
-            token = _fetch_token(client, login, client_id, client_secret, failures)
+            token = _fetch_token(client, login, client_id, client_secret, records)
             auth = {"Authorization": f"Bearer {token}"}
             schema = None
             if not args.no_schema:
@@ -153,9 +154,10 @@ def run(args: argparse.Namespace) -> int:
                 if not args.force:
                     return 1
             out.write(f"POST {shown_url(api_base)}{LAUNCH_PATH}  flowId={args.flow_id}\n")
+            records.take()
             response = _send(client, "POST", LAUNCH_PATH, api_base, json=body, headers=auth)
             if response.is_error:
-                _print_failure(response, failures, redactor, "launch failed")
+                _print_failure(response, records.take(), redactor, "launch failed")
                 return 1
             document = _json_or_none(response)
             execution_id = document.get("id") if isinstance(document, dict) else None
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             out.flush()
             if not args.wait:
                 return 0
-            return _wait(client, api_base, execution_id, auth, args.timeout, failures, redactor)
+            return _wait(client, api_base, execution_id, auth, args.timeout, records, redactor)
     finally:
         provider.shutdown()
 
@@ -241,38 +243,34 @@ def _send(client: httpx.Client, method: str, path: str, base: str, **kwargs: Any
 
 
 def _fetch_token(
-    client: httpx.Client, login_base: str, client_id: str, secret: str, failures: FailureLog
+    client: httpx.Client, login_base: str, client_id: str, secret: str, records: LastRecord
 ) -> str:
     import httpx
 
-    url = f"{login_base}/oauth/token"
-    shown = shown_url(url)
+    from flowscope.oauth import TokenError, read_token, token_request
+
+    request = token_request(login_base, client_id, secret)
+    shown = shown_url(str(request.url))
+    records.take()
     try:
-        response = client.post(
-            url,
-            data={"grant_type": "client_credentials"},
-            auth=httpx.BasicAuth(client_id, secret),
-        )
+        return read_token(client.send(request)).access_token
     except httpx.TimeoutException:
         raise CliError(f"POST {shown} timed out", 1) from None
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach {shown_url(login_base)}: {_reason(exc)}", 1) from None
-    document = _json_or_none(response)
-    _refuse_missing_token_endpoint(response, shown)
-    if response.is_error or not isinstance(document, dict):
-        report = failures.reports[-1] if failures.reports else {}
-        error = report.get("error") or {}
-        reason = ": ".join(str(p) for p in (error.get("code"), error.get("message")) if p)
-        reason = reason or response.reason_phrase
+    except TokenError as exc:
+        record = records.take()
+        response = exc.response
+        _refuse_missing_token_endpoint(response, shown)
+        if not response.is_error:
+            raise CliError(f"token request to {shown} answered without a token", 1) from None
+        reason = headline(record) if record is not None else ""
         raise CliError(
-            f"token request to {shown} failed: {response.status_code} {reason}"
+            f"token request to {shown} failed: "
+            f"{reason or f'{response.status_code} {response.reason_phrase}'}"
             " (check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and the region)",
             1,
-        )
-    token = document.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise CliError(f"token request to {shown} answered without an access_token", 1)
-    return token
+        ) from None
 
 
 def _refuse_missing_token_endpoint(response: httpx.Response, shown: str) -> None:
@@ -317,7 +315,7 @@ def _wait(
     execution_id: str,
     auth: dict[str, str],
     timeout: float,
-    failures: FailureLog,
+    records: LastRecord,
     redactor: Redactor,
 ) -> int:
     out = sys.stdout
@@ -326,9 +324,10 @@ def _wait(
     delay = 0.25
     status = "RUNNING"
     while True:
+        records.take()
         response = _send(client, "GET", path, api_base, headers=auth)
         if response.is_error:
-            _print_failure(response, failures, redactor, "polling the execution failed")
+            _print_failure(response, records.take(), redactor, "polling the execution failed")
             return 1
         document = _json_or_none(response)
         status = str(document.get("status", "UNKNOWN")) if isinstance(document, dict) else "?"
@@ -342,55 +341,26 @@ def _wait(
     out.write(f"status: {status}\n")
     if document.get("outputData") is not None:
         shown = redactor.json(document["outputData"]).value
-        out.write("outputData:\n" + _indent(json.dumps(shown, indent=2)) + "\n")
+        out.write("outputData:\n" + indent(json.dumps(shown, indent=2)) + "\n")
     if document.get("flowErrorInfo") is not None:
         shown = redactor.json(document["flowErrorInfo"]).value
-        out.write("flowErrorInfo:\n" + _indent(json.dumps(shown, indent=2)) + "\n")
+        out.write("flowErrorInfo:\n" + indent(json.dumps(shown, indent=2)) + "\n")
     return 0 if status == "COMPLETED" else 1
 
 
 def _print_failure(
-    response: httpx.Response, failures: FailureLog, redactor: Redactor, title: str
+    response: httpx.Response, record: CallRecord | None, redactor: Redactor, title: str
 ) -> None:
     """Everything a person needs to fix the call or to open a support case."""
-    report = failures.reports[-1] if failures.reports else None
-    lines: list[str] = []
-    if report is None:
+    if record is None:
         # Not a flow route flowscope knows: fall back to the redacted body alone.
-        lines.append(f"{title}: {response.status_code} {response.reason_phrase}")
-        lines.append("error body (redacted):")
-        lines.append(_indent(_pretty(redactor.text(response.text).value)))
-        sys.stdout.write("\n".join(lines) + "\n")
-        return
-    error = report.get("error") or {}
-    headline = " ".join(
-        str(part) for part in (report.get("status_code"), error.get("code")) if part is not None
-    )
-    if error.get("message"):
-        headline += f": {error['message']}"
-    lines.append(f"{title}: {headline}")
-    lines.append(f"  error code:     {error.get('code') or '-'}")
-    fields = error.get("fields") or []
-    lines.append(f"  failing fields: {', '.join(fields) if fields else '-'}")
-    lines.append(f"  correlation id: {report.get('correlation_id') or '-'}")
-    lines.append(f"  trace id:       {report.get('trace_id') or '-'}")
-    request_body = report.get("request_body")
-    if request_body:
-        lines.append("request body (redacted):")
-        lines.append(_indent(_pretty(request_body.get("text", ""))))
-    response_body = report.get("response_body")
-    if response_body:
-        cut = " (cut to the capture limit)" if response_body.get("truncated") else ""
-        lines.append(f"error body (redacted){cut}:")
-        lines.append(_indent(_pretty(response_body.get("text", ""))))
-    hints = report.get("hints") or []
-    if hints:
-        lines.append("hints:")
-        for hint in hints:
-            where = f" [{hint['field']}]" if hint.get("field") else ""
-            lines.append(f"  {hint['code']}{where}: {hint['message']}")
+        lines = [
+            f"{title}: {response.status_code} {response.reason_phrase}",
+            "error body (redacted):",
+            indent(pretty(redactor.text(response.text).value)),
+        ]
     else:
-        lines.append("hints: none (the payload looks well-formed; read the error body)")
+        lines = [f"{title}: {headline(record)}", *(f"  {line}" for line in failure_lines(record))]
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -399,17 +369,6 @@ def _json_or_none(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _pretty(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
 
 
 def _reason(exc: Exception) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._traffic import Stats
 
 __all__ = ["Progress", "make_progress"]
 
@@ -11,13 +14,13 @@ _PLAIN_EVERY = 2.0
 
 
 class Progress(Protocol):
-    """What the traffic driver reports to; ``stats`` is the driver's ``Stats``."""
+    """What the traffic driver reports to; ``stats`` is what the driver did so far."""
 
-    def update(self, elapsed: float, stats: Any, failed: int) -> None: ...
+    def update(self, elapsed: float, stats: Stats, failed: int) -> None: ...
 
     def note(self, message: str) -> None: ...
 
-    def close(self, elapsed: float, stats: Any, failed: int) -> None: ...
+    def close(self, elapsed: float, stats: Stats, failed: int) -> None: ...
 
 
 def make_progress(out: IO[str], duration: float | None) -> Progress:
@@ -30,7 +33,7 @@ def make_progress(out: IO[str], duration: float | None) -> Progress:
     return _PlainProgress(out, duration)
 
 
-def _summary(stats: Any, failed: int) -> str:
+def _summary(stats: Stats, failed: int) -> str:
     return f"{stats.launches} launches, {stats.polls} polls, {failed} failed calls"
 
 
@@ -40,7 +43,7 @@ class _PlainProgress:
         self._duration = duration
         self._last = time.monotonic()
 
-    def update(self, elapsed: float, stats: Any, failed: int) -> None:
+    def update(self, elapsed: float, stats: Stats, failed: int) -> None:
         now = time.monotonic()
         if now - self._last < _PLAIN_EVERY:
             return
@@ -51,12 +54,12 @@ class _PlainProgress:
         self._out.write(f"  {message}\n")
         self._out.flush()
 
-    def close(self, elapsed: float, stats: Any, failed: int) -> None:
+    def close(self, elapsed: float, stats: Stats, failed: int) -> None:
         self._line(elapsed, stats, failed)
         self._out.write("\n")
         self._out.flush()
 
-    def _line(self, elapsed: float, stats: Any, failed: int) -> None:
+    def _line(self, elapsed: float, stats: Stats, failed: int) -> None:
         total = f" / {self._duration:g} s" if self._duration else " s"
         self._out.write(f"  {elapsed:5.1f}{total}  {_summary(stats, failed)}\n")
         self._out.flush()
@@ -82,13 +85,13 @@ class _RichProgress:
         self._task = self._progress.add_task("traffic", total=duration, summary="starting")
         self._progress.start()
 
-    def update(self, elapsed: float, stats: Any, failed: int) -> None:
+    def update(self, elapsed: float, stats: Stats, failed: int) -> None:
         self._progress.update(self._task, completed=elapsed, summary=_summary(stats, failed))
 
     def note(self, message: str) -> None:
         self._progress.console.print(f"  {message}", markup=False, highlight=False)
 
-    def close(self, elapsed: float, stats: Any, failed: int) -> None:
+    def close(self, elapsed: float, stats: Stats, failed: int) -> None:
         total = self._progress.tasks[0].total
         self._progress.update(
             self._task,

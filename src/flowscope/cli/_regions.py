@@ -1,4 +1,4 @@
-"""Genesys Cloud region names to API hosts (SPEC §9)."""
+"""Genesys Cloud region names to API hosts."""
 
 from __future__ import annotations
 

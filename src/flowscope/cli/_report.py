@@ -1,47 +1,62 @@
-"""The demo's closing report, read from the metrics flowscope wrote and the failures it logged."""
+"""The demo's closing report, built from the records of the calls it made."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
+
+from flowscope._vocabulary import MISSING, NONE
+
+from ._format import failure_lines, headline
 
 if TYPE_CHECKING:
+    from flowscope import CallRecord
     from flowscope.sandbox import SandboxFlow
 
-__all__ = ["FlowRow", "Report", "Snapshot", "render_report"]
+    from ._traffic import Example, Stats
 
-_SAMPLES = ("flowscope_requests_total", "flowscope_errors_total", "flowscope_error_fields_total")
+__all__ = ["CallTally", "FlowRow", "Report", "render_report"]
+
 _TOP = 8
 
-_Key = tuple[str, tuple[tuple[str, str], ...]]
 
+class CallTally:
+    """An ``on_record`` sink counting what the report shows: per flow, per error code, per field.
 
-@dataclass(frozen=True)
-class Snapshot:
-    """The counters of the default registry at one moment, so a report covers only its run."""
+    The same facts as flowscope's metrics, read from the records rather than the registry, so
+    the report covers exactly the calls of this run.
+    """
 
-    values: Mapping[_Key, float]
+    def __init__(self) -> None:
+        self.flows: dict[str, FlowRow] = {}
+        self.codes: Counter[tuple[str, str]] = Counter()
+        self.fields: Counter[str] = Counter()
+        self.other_calls: Counter[str] = Counter()
+        #: Flow calls that failed (an error status or no response at all).
+        self.failed = 0
 
-    @classmethod
-    def take(cls) -> Snapshot:
-        from prometheus_client import REGISTRY
-
-        values: dict[_Key, float] = {}
-        for family in REGISTRY.collect():
-            for sample in family.samples:
-                if sample.name in _SAMPLES:
-                    key = (sample.name, tuple(sorted(sample.labels.items())))
-                    values[key] = sample.value
-        return cls(values)
-
-    def since(self, earlier: Snapshot) -> Iterable[tuple[str, dict[str, str], float]]:
-        """``(sample name, labels, increase)`` for every counter that moved."""
-        for key, value in self.values.items():
-            increase = value - earlier.values.get(key, 0.0)
-            if increase > 0:
-                yield key[0], dict(key[1]), increase
+    def __call__(self, record: CallRecord) -> None:
+        status = record.status_code
+        if record.outcome != "success":
+            self.failed += 1
+        if status is None:
+            return  # no response: counted as a transport error, not as a request
+        if record.operation != "launch":
+            self.other_calls[record.operation] += 1
+        else:
+            row = self.flows.setdefault(record.flow_label, FlowRow(record.flow_label))
+            row.launches += 1
+            if 200 <= status < 300:
+                row.ok += 1
+            elif status == 400:
+                row.bad_requests += 1
+            else:
+                row.other_errors[str(status)] += 1
+        if status >= 400:
+            self.codes[(str(status), record.error_code or NONE)] += 1
+            self.fields.update(record.error_fields)
 
 
 @dataclass
@@ -64,51 +79,29 @@ class Report:
     flows: list[FlowRow]
     error_codes: list[tuple[str, str, int]]  # (status, code, count)
     fields: list[tuple[str, int]]
-    examples: list[Any]  # the demo's Example objects, in the order their kinds were met
-    stats: Any
+    examples: list[Example]  # in the order their kinds were met
+    stats: Stats
     other_calls: Counter[str]  # operation -> calls, for everything but launches
 
     @classmethod
     def build(
         cls,
-        before: Snapshot,
-        examples: Mapping[str, Any],
-        stats: Any,
+        tally: CallTally,
+        examples: Mapping[str, Example],
+        stats: Stats,
         flows: Iterable[SandboxFlow],
     ) -> Report:
-        rows: dict[str, FlowRow] = {}
-        codes: Counter[tuple[str, str]] = Counter()
-        fields: Counter[str] = Counter()
-        other: Counter[str] = Counter()
-        for name, labels, increase in Snapshot.take().since(before):
-            count = int(increase)
-            if name == "flowscope_requests_total":
-                if labels.get("operation") != "launch":
-                    other[labels.get("operation", "?")] += count
-                    continue
-                row = rows.setdefault(labels["flow"], FlowRow(labels["flow"]))
-                row.launches += count
-                status = labels.get("status_code", "")
-                if status.startswith("2"):
-                    row.ok += count
-                elif status == "400":
-                    row.bad_requests += count
-                else:
-                    row.other_errors[status] += count
-            elif name == "flowscope_errors_total":
-                codes[(labels.get("status_code", ""), labels.get("error_code", ""))] += count
-            elif name == "flowscope_error_fields_total":
-                fields[labels.get("field", "")] += count
         # Known flows first, in their catalogue order, then whatever else was called.
         order = {flow.name: index for index, flow in enumerate(flows)}
-        ordered = sorted(rows.values(), key=lambda r: (order.get(r.flow, len(order)), r.flow))
+        rows = tally.flows.values()
+        ordered = sorted(rows, key=lambda r: (order.get(r.flow, len(order)), r.flow))
         return cls(
             flows=ordered,
-            error_codes=[(s, c, n) for (s, c), n in codes.most_common(_TOP)],
-            fields=fields.most_common(_TOP),
+            error_codes=[(s, c, n) for (s, c), n in tally.codes.most_common(_TOP)],
+            fields=tally.fields.most_common(_TOP),
             examples=list(examples.values()),
             stats=stats,
-            other_calls=other,
+            other_calls=Counter(tally.other_calls),
         )
 
 
@@ -142,23 +135,14 @@ def _calls_line(report: Report) -> str:
     return "calls: " + ", ".join(parts)
 
 
-def _example_lines(example: Any) -> list[str]:
-    report: dict[str, Any] = example.report
-    error = report.get("error") or {}
-    head = f"{report.get('method', '?')} {report.get('url_template', '?')} -> "
-    head += " ".join(str(p) for p in (report.get("status_code"), error.get("code")) if p)
-    if error.get("message"):
-        head += f": {error['message']}"
-    lines = [example.title, f"    {head}"]
-    fields = error.get("fields") or []
-    if fields:
-        lines.append(f"    failing fields: {', '.join(fields)}")
-    lines.append(f"    correlation id: {report.get('correlation_id') or '-'}")
-    lines.append(f"    trace id:       {report.get('trace_id') or '-'}")
-    for hint in report.get("hints") or []:
-        where = f" [{hint['field']}]" if hint.get("field") else ""
-        lines.append(f"    hint {hint['code']}{where}: {hint['message']}")
-    return lines
+def _example_lines(example: Example) -> list[str]:
+    record = example.record
+    head = f"{record.method} {record.template} -> {headline(record)}"
+    return [
+        example.title,
+        f"    {head}",
+        *(f"    {line}" for line in failure_lines(record, bodies=False)),
+    ]
 
 
 def _render_plain(report: Report, interrupted: bool) -> str:
@@ -176,8 +160,8 @@ def _render_plain(report: Report, interrupted: bool) -> str:
             f"  {row.flow:<{width}}  {row.launches:>8}  {row.ok:>6}  {row.bad_requests:>6}  "
             f"{row.bad_request_rate:>8.1%}  {_other(row)}"
         )
-    if any(row.flow == "__missing__" for row in report.flows):
-        lines.append("  (__missing__: launches without a flowId in the body)")
+    if any(row.flow == MISSING for row in report.flows):
+        lines.append(f"  ({MISSING}: launches without a flowId in the body)")
     lines.append("")
     lines.append("Top error codes")
     for status, code, count in report.error_codes:
@@ -229,8 +213,8 @@ def _render_rich(report: Report, out: IO[str], interrupted: bool) -> None:
             _other(row),
         )
     console.print(flows)
-    if any(row.flow == "__missing__" for row in report.flows):
-        console.print("  (__missing__: launches without a flowId in the body)", highlight=False)
+    if any(row.flow == MISSING for row in report.flows):
+        console.print(f"  ({MISSING}: launches without a flowId in the body)", highlight=False)
 
     codes = Table(title="Top error codes", title_justify="left")
     codes.add_column("status", justify="right")
