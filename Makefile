@@ -1,7 +1,12 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Two stamps on one venv: the demo needs only the cli extra; the dev tools are a superset of it,
+# so installing them also satisfies the demo, and neither install undoes the other.
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-cli
+# Options for the demo, e.g. make demo ARGS="--duration 5 --metrics-port 0"
+ARGS   ?=
 
 .PHONY: install demo test tools lint unit mutation bench stack-check clean
 
@@ -9,12 +14,18 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[cli]'
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/flowscope demo
+demo: $(DEMO_STAMP)
+	$(BIN)/flowscope demo $(ARGS)
 	@echo "Next, the README's first snippet end to end (a bad launch, its hint, the span): $(BIN)/python examples/quickstart.py"
 
 lint: $(STAMP)

@@ -2,24 +2,25 @@
 
 Not an example itself: it keeps the scripts about flowscope rather than about setup. With
 ``--api-base`` the scripts read ``GENESYS_CLIENT_ID`` / ``GENESYS_CLIENT_SECRET`` and need
-``--flow-id`` (and ``--inputs``); without it they start flowscope's loopback sandbox.
+``--flow-id`` (and ``--input KEY=VALUE``, as ``flowscope launch`` takes it); without it they start
+flowscope's loopback sandbox.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
 from flowscope import oauth
+from flowscope.cli import coerce, input_pair
 
 LAUNCH = "/api/v2/flows/executions"
 #: "Order Status Lookup" in the sandbox.
@@ -40,17 +41,35 @@ class Target:
     sandbox: Any = None
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line (the usage block is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(description: str | None, parser: argparse.ArgumentParser | None = None) -> Any:
-    parser = parser or argparse.ArgumentParser(description=description)
+    parser = parser or OneLineParser(description=description)
     parser.add_argument(
         "--api-base",
         help="e.g. https://api.mypurecloud.com (default: start a sandbox in-process)",
     )
     parser.add_argument("--flow-id", help="the flow to launch (with --api-base)")
     parser.add_argument(
-        "--inputs", default="{}", help='inputData as JSON, e.g. \'{"Flow.customerId": "42"}\''
+        "--input",
+        action="append",
+        default=[],
+        type=input_pair,
+        metavar="KEY=VALUE",
+        help="a flow input, repeatable, as flowscope launch takes it: VALUE is JSON when it "
+        "parses (42, true, {...}), else a string, e.g. --input Flow.customerId=C-1001",
     )
     return parser.parse_args()
+
+
+def inputs_of(args: Any) -> dict[str, Any]:
+    """``inputData`` from the ``--input`` pairs."""
+    return {key: coerce(text) for key, text in args.input}
 
 
 @contextmanager
@@ -69,7 +88,7 @@ def api_target(args: Any, **sandbox_options: Any) -> Iterator[Target]:
             client_id=client_id,
             client_secret=client_secret,
             flow_id=args.flow_id,
-            inputs=json.loads(args.inputs),
+            inputs=inputs_of(args),
         )
         return
 
@@ -83,7 +102,7 @@ def api_target(args: Any, **sandbox_options: Any) -> Iterator[Target]:
             client_id=sandbox.client_id,
             client_secret=sandbox.client_secret,
             flow_id=args.flow_id or SANDBOX_FLOW_ID,
-            inputs=json.loads(args.inputs) if args.inputs != "{}" else dict(SANDBOX_INPUTS),
+            inputs=inputs_of(args) if args.input else dict(SANDBOX_INPUTS),
             flow_names={flow.id: flow.name for flow in sandbox.flows},
             sandbox=sandbox,
         )

@@ -2,7 +2,7 @@
 
     python examples/dropin_sync.py                      # against a sandbox started here
     python examples/dropin_sync.py --api-base https://api.mypurecloud.com --flow-id <id> \\
-        --inputs '{"Flow.customerId": "42"}'            # against your org (GENESYS_CLIENT_*)
+        --input Flow.customerId=C-1001                 # against your org (GENESYS_CLIENT_*)
 
 Set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 to see the spans in Jaeger too.
 """

@@ -7,7 +7,7 @@
 
 It launches the flow once as asked, then once with a classic mistake (input keys without the
 ``Flow.`` prefix) so you can see what flowscope records when the platform answers 400. Each HTTP
-call prints one line from its span. Needs ``pip install 'flowscope[genesys]'``.
+call prints one line from its span. Needs the ``genesys`` extra (``pip install -e '.[genesys]'``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import PureCloudPlatformClientV2 as genesys
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from PureCloudPlatformClientV2.rest import ApiException
 
+from flowscope.cli import coerce, input_pair
 from flowscope.genesys import FlowScopeHttpClient
 from flowscope.sandbox import Sandbox
 
@@ -64,13 +65,28 @@ def api_base(args: argparse.Namespace) -> Iterator[tuple[str, str, str, str]]:
         yield sandbox.url, sandbox.client_id, sandbox.client_secret, flow
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line (the usage block is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-base", help="e.g. https://api.mypurecloud.ie (default: a sandbox)")
     parser.add_argument("--flow-id")
-    parser.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        type=input_pair,
+        metavar="KEY=VALUE",
+        help="a flow input, repeatable, as flowscope launch takes it: VALUE is JSON when it "
+        "parses (42, true, {...}), else a string",
+    )
     args = parser.parse_args(argv)
-    inputs = dict(item.split("=", 1) for item in args.input) or {"Flow.customerId": "C-1001"}
+    inputs = {key: coerce(text) for key, text in args.input} or {"Flow.customerId": "C-1001"}
 
     tracing = TracerProvider()
     tracing.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(formatter=span_line)))

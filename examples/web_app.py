@@ -12,7 +12,6 @@ Stdlib ``wsgiref`` keeps it dependency-free; the same code runs under gunicorn o
 
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
-from _target import LAUNCH, Target, api_target, fetch_token, parse_args
+from _target import LAUNCH, OneLineParser, Target, api_target, fetch_token, parse_args
 
 import flowscope
 
@@ -93,7 +92,7 @@ def exercise(base: str, target: Target) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = OneLineParser(description=__doc__)
     parser.add_argument("--serve", action="store_true", help="keep serving until Ctrl-C")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parse_args(__doc__, parser)

@@ -301,9 +301,10 @@ def test_check_json_output_lists_code_field_and_message(
 
 
 def test_check_reads_the_payload_from_stdin() -> None:
-    result = cli("check", "-", stdin="not json at all")
+    result = cli("check", "-", stdin=json.dumps({"flowId": ORDER_STATUS, "data": {}}))
     assert result.returncode == 1
-    assert "not-json" in result.stdout
+    assert result.stdout.splitlines()[0] == "stdin: 1 problem"
+    assert "unknown-root-key [data]" in result.stdout
 
 
 # -- launch ---------------------------------------------------------------------------------------
@@ -393,23 +394,110 @@ def test_launch_of_an_invalid_payload_prints_the_diagnosis(
         "--flow-id",
         ORDER_STATUS,
         "--input",
-        "customerId=C-1",
+        "customer=C-1",
+        "--input",
+        "Flow.isVip=yes",
+        "--force",
+        env=credentials,
+    )
+    assert result.returncode == 1
+    out = result.stdout
+    assert out.splitlines()[0] == "the payload has 2 problems; sending it anyway (--force)"
+    assert "launch failed: 400 invalid.value" in out
+    assert "failing fields: inputData.customer, inputData.Flow.isVip" in out
+    assert "input-key-prefix [inputData.customer]" in out
+    # The flow version was read first, so the input types were checked too.
+    assert "input-type [inputData.Flow.isVip]" in out
+    assert CORRELATION.search(out)
+    assert TRACE.search(out)
+    assert '"customer": "C-1"' in out.split("request body (redacted):", 1)[1]
+    assert '"details"' in out.split("error body (redacted):", 1)[1]
+    assert_no_secret(result)
+
+
+def test_a_payload_with_hints_is_not_sent_without_force(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    launches = sandbox.stats.get("launch", 0)
+    result = cli(
+        "launch",
+        "--api-base",
+        sandbox.url,
+        "--flow-id",
+        ORDER_STATUS,
         "--input",
         "Flow.isVip=yes",
         env=credentials,
     )
     assert result.returncode == 1
-    out = result.stdout
-    assert "launch failed: 400 invalid.value" in out
-    assert "failing fields: inputData.customerId, inputData.Flow.isVip" in out
-    assert "input-key-prefix [inputData.customerId]" in out
-    # The flow version was read first, so the input types were checked too.
-    assert "input-type [inputData.Flow.isVip]" in out
-    assert CORRELATION.search(out)
-    assert TRACE.search(out)
-    assert '"customerId": "C-1"' in out.split("request body (redacted):", 1)[1]
-    assert '"details"' in out.split("error body (redacted):", 1)[1]
+    assert result.stdout.splitlines() == [
+        "the payload has 1 problem; not sent: fix it, or add --force to send it",
+        "  input-type [inputData.Flow.isVip]: input 'Flow.isVip' is a JSON string, but the flow "
+        "declares it archBoolean (true or false)",
+    ]
+    assert sandbox.stats.get("launch", 0) == launches
+
+
+def test_hints_printed_before_sending_are_redacted(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    # A token pasted as the flow id: the flow-id-not-uuid hint quotes it, redacted.
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0"
+    result = cli("launch", "--api-base", sandbox.url, "--flow-id", token, env=credentials)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "the payload has 1 problem; not sent: fix it, or add --force to send it"
+    assert lines[1].startswith("  flow-id-not-uuid [flowId]: 'flowId' is '[REDACTED]")
     assert_no_secret(result)
+
+
+def test_launch_types_inputs_by_the_schema_and_corrects_the_prefix(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    result = cli(
+        "launch",
+        "--api-base",
+        sandbox.url,
+        "--flow-id",
+        ORDER_STATUS,
+        "--input",
+        "Flow.customerId=42",
+        "--input",
+        "isVip=true",
+        "--input",
+        "Flow.orderNumber=1042",
+        "--wait",
+        env=credentials,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "note: --input isVip: the flow has no input 'isVip'; sending it as 'Flow.isVip', "
+        "the one input it declares by that name"
+    )
+    # The sandbox refuses 42 for an archString and 'isVip' as a key (see the --no-schema test):
+    # a completed execution means "42" and Flow.isVip were sent.
+    assert "status: COMPLETED" in result.stdout
+    assert json.loads(result.stdout.split("outputData:", 1)[1])["Flow.customerId"] == "42"
+
+
+def test_launch_without_a_schema_sends_json_values(
+    sandbox: Sandbox, credentials: dict[str, str]
+) -> None:
+    result = cli(
+        "launch",
+        "--api-base",
+        sandbox.url,
+        "--flow-id",
+        ORDER_STATUS,
+        "--input",
+        "Flow.customerId=42",
+        "--no-schema",
+        env=credentials,
+    )
+    assert result.returncode == 1
+    assert "launch failed: 400 invalid.value" in result.stdout
+    sent = result.stdout.split("request body (redacted):", 1)[1].split("error body", 1)[0]
+    assert json.loads(sent)["inputData"] == {"Flow.customerId": 42}
 
 
 def test_launch_with_bad_credentials_fails_without_showing_the_secret(sandbox: Sandbox) -> None:
@@ -544,7 +632,7 @@ def test_sandbox_options_are_parsed_like_every_other_command() -> None:
     result = cli("sandbox", "--port", "eighty")
     assert result.returncode == 2
     assert result.stderr == (
-        "flowscope sandbox: error: argument --port: invalid int value: 'eighty' "
+        "flowscope sandbox: error: argument --port: expected a port number, got 'eighty' "
         "(see flowscope sandbox --help)\n"
     )
     listing = cli("sandbox", "--help")

@@ -107,7 +107,8 @@ def test_check_cli_gives_the_case_its_hints(
     status = main(argv)
     hints = json.loads(capsys.readouterr().out)
     _judge(case, [(h["code"], h["message"]) for h in hints])
-    assert status == (1 if case["expect"] else 0)
+    # A body that is not a JSON object cannot be linted: a usage error, with the hint that says why.
+    assert status == (2 if "not-json" in case["expect"] else 1 if case["expect"] else 0)
 
 
 # -- the span and the log line ------------------------------------------------------------------

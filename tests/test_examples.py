@@ -130,8 +130,8 @@ def test_examples_run_against_an_api_base_with_env_credentials(
         sandbox.url,
         "--flow-id",
         ORDER_STATUS,
-        "--inputs",
-        '{"Flow.customerId": "C-7"}',
+        "--input",
+        "Flow.customerId=C-7",
         env={"GENESYS_CLIENT_ID": sandbox.client_id, "GENESYS_CLIENT_SECRET": SECRET},
     )
     assert "started a sandbox" not in out.stdout

@@ -438,3 +438,117 @@ def test_the_sdk_example_launches_a_flow_against_the_sandbox() -> None:
     assert "span launch status=400" in result.stdout
     assert "hints=input-key-prefix" in result.stdout
     assert "failed as expected: 400 Bad Request" in result.stdout
+
+
+class _Clock:
+    """Time that passes only when the client sleeps, so minutes of waiting take none."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+RATE_LIMITED = Reply(
+    429,
+    [("Content-Type", "application/json"), ("Retry-After", "60")],
+    b'{"code": "too.many.requests", "status": 429, "message": "Rate limit exceeded"}',
+)
+
+
+def test_total_retry_time_is_capped_at_120_seconds_by_default(
+    server: ScriptedServer, metrics: FlowMetrics
+) -> None:
+    server.replies["/api/v2/flows/executions"] = RATE_LIMITED
+    clock = _Clock()
+    api = ApiClient(host=server.url)
+    with FlowScopeHttpClient(
+        metrics=metrics, max_retries=10, sleep=clock.sleep, clock=clock
+    ) as client:
+        api.set_http_client(client)
+        with pytest.raises(ApiException) as refused:
+            ArchitectApi(api).post_flows_executions(_launch("f-1", {}))
+    assert refused.value.status == 429
+    # 60 + 60 fits in 120 s; a third 60 s wait would not, so the 429 is raised at once.
+    assert clock.slept == [60, 60]
+    assert len(server.seen) == 3
+
+
+def test_a_small_retry_budget_gives_up_before_a_wait_that_would_exceed_it(
+    server: ScriptedServer, metrics: FlowMetrics
+) -> None:
+    server.replies["/api/v2/flows/executions/e1"] = Reply(503, [], b"")
+    clock = _Clock()
+    api = ApiClient(host=server.url)
+    with FlowScopeHttpClient(
+        metrics=metrics,
+        max_retries=10,
+        backoff=0.1,
+        max_retry_total=0.5,
+        sleep=clock.sleep,
+        clock=clock,
+    ) as client:
+        api.set_http_client(client)
+        with pytest.raises(ApiException) as unavailable:
+            ArchitectApi(api).get_flows_execution("e1")
+    assert unavailable.value.status == 503
+    assert clock.slept == [0.1, 0.2]  # 0.3 s spent; the next 0.4 s wait would end at 0.7 s
+    assert len(server.seen) == 3
+
+
+def test_a_refused_connection_stops_retrying_at_the_budget(
+    closed_port: int, metrics: FlowMetrics
+) -> None:
+    clock = _Clock()
+    api = ApiClient(host=f"http://127.0.0.1:{closed_port}")
+    with FlowScopeHttpClient(
+        metrics=metrics,
+        max_retries=10,
+        backoff=1,
+        max_retry_total=3,
+        sleep=clock.sleep,
+        clock=clock,
+    ) as client:
+        api.set_http_client(client)
+        with pytest.raises(httpx.ConnectError):
+            ArchitectApi(api).get_flows_execution("e1")
+    assert clock.slept == [1, 2]
+
+
+def test_a_negative_retry_budget_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_retry_total"):
+        FlowScopeHttpClient(max_retry_total=-1)
+
+
+def test_set_timeout_on_the_flowscope_client_bounds_each_attempt(
+    server: ScriptedServer, metrics: FlowMetrics
+) -> None:
+    """What the README says: the timeout is set on FlowScopeHttpClient, in milliseconds."""
+    server.replies["/api/v2/flows/executions/slow"] = Reply(200, [], b"{}", delay=2.0)
+    api = ApiClient(host=server.url)
+    assert not hasattr(api, "set_timeout")  # the SDK's ApiClient has none to set
+    with FlowScopeHttpClient(metrics=metrics) as client:
+        client.set_timeout(200)
+        api.set_http_client(client)
+        with pytest.raises(httpx.ReadTimeout):
+            ArchitectApi(api).get_flows_execution("slow")
+    assert len(server.seen) == 1
+
+
+def test_an_instrumented_client_keeps_its_settings_in_the_sdk_client(
+    metrics: FlowMetrics,
+) -> None:
+    from flowscope import FlowScopeConfig, instrument
+
+    config = FlowScopeConfig(hints=False)
+    with instrument(httpx.Client(), config=config, metrics=metrics) as user_client:
+        sdk_client = FlowScopeHttpClient(user_client)
+        assert sdk_client.client is user_client
+        with pytest.raises(ValueError, match="already instrumented with different settings"):
+            FlowScopeHttpClient(user_client, config=FlowScopeConfig(hints=True), metrics=metrics)

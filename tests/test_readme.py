@@ -309,7 +309,7 @@ def _program(reader: Reader, *blocks: Block) -> tuple[str, str]:
 
 HINT_LINE = (
     "    hint unknown-root-key [data]: the platform rejected 'data' (the error's fieldName); "
-        "'data' is not a launch field: flow inputs go under "
+    "'data' is not a launch field: flow inputs go under "
     """'inputData', e.g. {"inputData": {"Flow.customerId": "42"}}"""
 )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -32,6 +34,8 @@ class FlowScopeConfig:
     ``FLOWSCOPE_HINTS=false``, ``FLOWSCOPE_LOG_FAILURES=false``, ``FLOWSCOPE_LEARN_SCHEMAS=false``,
     ``FLOWSCOPE_FOLLOW_EXECUTIONS=true``, ``FLOWSCOPE_MAX_TRACKED_EXECUTIONS=10000``,
     ``FLOWSCOPE_EXECUTION_TTL_S=3600``.
+    An empty or blank variable is unset; a value that cannot be read raises ``ValueError`` naming
+    the variable.
     """
 
     #: Error bodies (and request bodies of failed calls) are captured up to this many bytes.
@@ -102,6 +106,13 @@ class FlowScopeConfig:
         object.__setattr__(self, "extra_routes", tuple(self.extra_routes))
         if self.routes is not None:
             object.__setattr__(self, "routes", tuple(self.routes))
+        for index, pattern in enumerate(self.redact_patterns):
+            problem = regex_problem(pattern) if isinstance(pattern, str) else None
+            if problem is not None:
+                raise ValueError(
+                    f"redact_patterns[{index}] {pattern!r} is not a valid regular expression: "
+                    f"{problem}"
+                )
 
     @property
     def route_list(self) -> tuple[Route, ...]:
@@ -113,84 +124,107 @@ class FlowScopeConfig:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> FlowScopeConfig:
-        """Build a config from ``FLOWSCOPE_*`` variables; keyword arguments win over them."""
+        """Build a config from ``FLOWSCOPE_*`` variables; keyword arguments win over them.
+
+        A variable that is empty or blank counts as unset (the default applies), so a blank
+        line in a compose file or a Kubernetes template never turns a feature off. A value
+        that cannot be read raises ``ValueError`` naming the variable, here rather than later.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(_ENV_PREFIX + f.name.upper())
-            if raw is None or f.name in ("routes", "extra_routes", "input_schemas"):
+            if f.name in _NOT_FROM_ENV:
                 continue
-            values[f.name] = _parse_env(f.name, raw)
+            raw = env.get(_ENV_PREFIX + f.name.upper())
+            if raw is None or not raw.strip():
+                continue
+            values[f.name] = _parse_env(f.name, str(f.type), raw)
         values.update(overrides)
         return cls(**values)
 
 
-_INTS = frozenset({"max_tracked_executions", "follow_max_polls_per_minute", "follow_queue_size"})
-_SECONDS = frozenset(
-    {"execution_ttl_s", "follow_timeout_s", "follow_initial_interval_s", "follow_max_interval_s"}
-)
+# Options that hold Python objects (routes, schemas): set them in code.
+_NOT_FROM_ENV = frozenset({"routes", "extra_routes", "input_schemas"})
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
-def _parse_env(name: str, raw: str) -> Any:
+def _parse_env(name: str, annotation: str, raw: str) -> Any:
+    """One variable's value, typed by the option it sets; ``raw`` is not blank."""
     var = _ENV_PREFIX + name.upper()
-    if name == "capture_limit_bytes":
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{var} must be an integer number of bytes, got {raw!r}") from None
-    if name in _INTS:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{var} must be an integer, got {raw!r}") from None
-    if name in _SECONDS:
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"{var} must be a number of seconds, got {raw!r}") from None
-    if name in (
-        "capture_request_body",
-        "hints",
-        "log_failures",
-        "learn_schemas",
-        "follow_executions",
-        "redact_pii",
-    ):
-        low = raw.strip().lower()
+    text = raw.strip()
+    if annotation == "bool":
+        low = text.lower()
         if low in _TRUE:
             return True
         if low in _FALSE:
             return False
-        raise ValueError(f"{var} must be true or false, got {raw!r}")
+        raise ValueError(f"{var} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
+    if annotation == "int":
+        try:
+            number = int(text)
+        except ValueError:
+            raise ValueError(f"{var} must be an integer, got {raw!r}") from None
+        if number < 0:
+            raise ValueError(f"{var} must be a non-negative integer, got {raw!r}")
+        return number
+    if annotation == "float":
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise ValueError(f"{var} must be a number, got {raw!r}") from None
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"{var} must be a non-negative number, got {raw!r}")
+        return seconds
     if name == "flow_names":
-        text = raw.strip()
-        if text.startswith("{"):
-            try:
-                names = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{var} is not valid JSON: {exc}") from None
-            if not isinstance(names, dict):
-                raise ValueError(f"{var} must be a JSON object of flow id to name")
-            return {str(k): str(v) for k, v in names.items()}
-        pairs = [p for p in text.split(",") if p.strip()]
-        out: dict[str, str] = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep or not key.strip():
-                raise ValueError(f"{var} must look like 'id=name,id=name', got {pair!r}")
-            out[key.strip()] = value.strip()
-        return out
+        return _flow_names(var, text)
     if name == "redact_keys":
-        return tuple(k.strip() for k in raw.split(",") if k.strip())
+        return tuple(k.strip() for k in text.split(",") if k.strip())
     if name == "redact_patterns":
-        text = raw.strip()
-        if text.startswith("["):
-            try:
-                patterns = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{var} is not a valid JSON list: {exc}") from None
-            return tuple(str(p) for p in patterns)
-        return (text,) if text else ()
-    raise ValueError(f"{var} cannot be set from the environment")  # pragma: no cover
+        return _patterns(var, text)
+    raise ValueError(f"{var} cannot be set from the environment")
+
+
+def _flow_names(var: str, text: str) -> dict[str, str]:
+    if text.startswith("{"):
+        try:
+            names = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{var} is not valid JSON: {exc}") from None
+        if not isinstance(names, dict):
+            raise ValueError(f"{var} must be a JSON object of flow id to name")
+        return {str(k): str(v) for k, v in names.items()}
+    out: dict[str, str] = {}
+    for pair in (p for p in text.split(",") if p.strip()):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{var} must look like 'id=name,id=name', got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _patterns(var: str, text: str) -> tuple[str, ...]:
+    """A JSON list of regular expressions, or one expression; each must compile."""
+    if text.startswith("["):
+        try:
+            patterns = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{var} is not a valid JSON list: {exc}") from None
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError(f"{var} must be a JSON list of strings (regular expressions)")
+    else:
+        patterns = [text]
+    for pattern in patterns:
+        problem = regex_problem(pattern)
+        if problem is not None:
+            raise ValueError(f"{var}: {pattern!r} is not a valid regular expression: {problem}")
+    return tuple(patterns)
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` does not compile, or ``None`` when it does."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
@@ -22,6 +23,30 @@ __all__ = ["instrument", "uninstrument", "wait_for_executions"]
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 
 _ORIGINALS = "_flowscope_originals"
+_SETTINGS = "_flowscope_settings"
+
+
+@dataclass(frozen=True, eq=False)
+class _Settings:
+    """What a client was instrumented with; providers and metrics compare by identity."""
+
+    config: FlowScopeConfig
+    tracer_provider: Any
+    metrics: Any
+    on_record: Any
+
+    def differences(self, other: _Settings) -> list[str]:
+        """The names of the settings that differ (never their values: configs hold secrets)."""
+        names = []
+        if self.config != other.config:
+            names.append("config")
+        if self.tracer_provider is not other.tracer_provider:
+            names.append("tracer_provider")
+        if self.metrics is not other.metrics:
+            names.append("metrics")
+        if self.on_record != other.on_record:  # == so the same bound method twice is the same
+            names.append("on_record")
+        return names
 
 
 def instrument(
@@ -34,15 +59,25 @@ def instrument(
 ) -> ClientT:
     """Wrap the client's transport and every mounted transport; returns the same client.
 
-    Calling it again on an instrumented client does nothing. The client's event hooks, mounts,
-    auth, base URL and timeouts are untouched; they run exactly as before.
+    Calling it again on an instrumented client with the same settings does nothing; with
+    different ones it raises ``ValueError`` rather than silently keeping the first (call
+    :func:`uninstrument` first to change them). The client's event hooks, mounts, auth, base URL
+    and timeouts are untouched; they run exactly as before.
 
     ``on_record(record)`` is called once per flow call with its :class:`CallRecord`, after the
     span, metrics and log sinks: the way to act on calls in code (count them, collect failures,
     forward them elsewhere). An exception in it is counted in
     ``flowscope_internal_errors_total{stage="sink"}`` and never reaches the caller.
     """
+    settings = _Settings(config or FlowScopeConfig(), tracer_provider, metrics, on_record)
     if getattr(client, _ORIGINALS, None) is not None:
+        current = getattr(client, _SETTINGS, None)
+        differ = current.differences(settings) if current is not None else []
+        if differ:
+            raise ValueError(
+                f"this client is already instrumented with different settings "
+                f"({', '.join(differ)}); call flowscope.uninstrument(client) first to change them"
+            )
         return client
     pipeline = Pipeline(config, metrics, on_record)
     wrap: Any
@@ -66,7 +101,13 @@ def instrument(
     client._transport = wrapped(client._transport)
     client._mounts = {pattern: wrapped(t) for pattern, t in client._mounts.items()}
     setattr(client, _ORIGINALS, originals)
+    setattr(client, _SETTINGS, settings)
     return client
+
+
+def is_instrumented(client: httpx.Client | httpx.AsyncClient) -> bool:
+    """Whether :func:`instrument` has wrapped this client (and it was not undone)."""
+    return getattr(client, _ORIGINALS, None) is not None
 
 
 def uninstrument(client: httpx.Client | httpx.AsyncClient) -> None:
@@ -78,6 +119,7 @@ def uninstrument(client: httpx.Client | httpx.AsyncClient) -> None:
     client._transport = transport
     client._mounts = mounts
     setattr(client, _ORIGINALS, None)
+    setattr(client, _SETTINGS, None)
 
 
 def _followers(client: httpx.Client | httpx.AsyncClient) -> list[Any]:

@@ -165,7 +165,11 @@ def write_span(record: CallRecord) -> None:
             span.add_event("flow.request.body", _body_attributes(record.request_body))
     # A failed launch's hints, or a failed execution's that its launch explains.
     for hint in record.hints:
-        span.add_event("flow.hint", {"hint.code": hint.code, "hint.message": hint.message})
+        event = {"hint.code": hint.code, "hint.message": hint.message}
+        if hint.field is not None:
+            # The same name the log record's ``extra`` uses for it, so a query can join them.
+            event["hint.field"] = hint.field
+        span.add_event("flow.hint", event)
 
 
 def _exception_event(span: Span, record: CallRecord) -> None:

@@ -37,10 +37,11 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "flowscope.genesys needs the Genesys Cloud Python SDK "
-        "(purecloudplatformclientv2); install it with: pip install 'flowscope[genesys]'"
+        "(purecloudplatformclientv2): install the flowscope[genesys] extra, e.g. "
+        "pip install -e '.[genesys]' in a clone of flowscope"
     ) from exc
 
-from ._instrument import instrument
+from ._instrument import instrument, is_instrumented
 from ._otel import RESEND_COUNT_EXTENSION
 from ._record import CallRecord
 
@@ -104,12 +105,16 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
 
     Refused or briefly failed calls (``retry_statuses``, and connections that could not be opened)
     are sent again up to ``max_retries`` times, after ``Retry-After`` when the response gives one
-    (never more than ``max_retry_after`` seconds) or an exponential backoff otherwise. A 502/504
-    is resent only for idempotent methods: the platform may already have launched the flow. Every
-    attempt is its own span (``http.request.resend_count`` on resends) and counts in the metrics.
-    ``sleep`` is how the client waits; tests pass their own.
+    (never more than ``max_retry_after`` seconds) or an exponential backoff otherwise, as long as
+    the whole call, waits included, stays within ``max_retry_total`` seconds: a wait that would
+    end past it is not started, and the caller gets the last answer (or exception) at once. A
+    502/504 is resent only for idempotent methods: the platform may already have launched the
+    flow. Every attempt is its own span (``http.request.resend_count`` on resends) and counts in
+    the metrics. ``sleep`` and ``clock`` are how the client waits and tells time; tests pass
+    their own.
 
-    The SDK's timeout (``set_timeout``, milliseconds, default 16000) applies to each attempt.
+    The timeout for each attempt is this object's ``set_timeout(milliseconds)`` (default 16000),
+    as on the SDK's own ``DefaultHttpClient``: ``FlowScopeHttpClient().set_timeout(1500)``.
     Transport failures surface as httpx exceptions after the last attempt.
     """
 
@@ -124,28 +129,38 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
         max_retries: int = 3,
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
         max_retry_after: float = 60.0,
+        max_retry_total: float = 120.0,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         timeout: float | None = None,
     ) -> None:
         super().__init__()
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if not max_retry_total >= 0:
+            raise ValueError("max_retry_total must be a number of seconds >= 0")
         if timeout is not None:
             self.set_timeout(timeout)
         self._owns_client = client is None
-        self.client = instrument(
-            client if client is not None else _default_client(),
-            config=config,
-            tracer_provider=tracer_provider,
-            metrics=metrics,
-            on_record=on_record,
-        )
+        unset = config is None and tracer_provider is None and metrics is None and on_record is None
+        if client is not None and is_instrumented(client) and unset:
+            self.client = client  # already instrumented: it keeps its own settings
+        else:
+            self.client = instrument(
+                client if client is not None else _default_client(),
+                config=config,
+                tracer_provider=tracer_provider,
+                metrics=metrics,
+                on_record=on_record,
+            )
         self.max_retries = max_retries
         self.retry_statuses = frozenset(retry_statuses)
         self.max_retry_after = max_retry_after
+        self.max_retry_total = max_retry_total
         self.backoff = backoff
         self._sleep = sleep
+        self._clock = clock
 
     # -- the SDK's interface -----------------------------------------------------------------
 
@@ -181,6 +196,7 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
     ) -> httpx.Response:
         timeout = self.timeout / 1000 if self.timeout else httpx.USE_CLIENT_DEFAULT
+        started = self._clock()
         attempt = 0
         while True:
             request = self.client.build_request(
@@ -195,15 +211,23 @@ class FlowScopeHttpClient(AbstractHttpClient):  # type: ignore[misc]
                 response = self.client.send(request)
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 # Nothing reached the server, so sending again is always safe.
-                if attempt >= self.max_retries:
+                delay = self._backoff(attempt)
+                if attempt >= self.max_retries or not self._within_budget(started, delay):
                     raise
-                self._sleep(self._backoff(attempt))
+                self._sleep(delay)
                 attempt += 1
                 continue
             if attempt >= self.max_retries or not self._retryable(method, response.status_code):
                 return response
-            self._sleep(self._delay(attempt, response.headers.get("retry-after")))
+            delay = self._delay(attempt, response.headers.get("retry-after"))
+            if not self._within_budget(started, delay):
+                return response
+            self._sleep(delay)
             attempt += 1
+
+    def _within_budget(self, started: float, delay: float) -> bool:
+        """Whether waiting ``delay`` more keeps this call within ``max_retry_total``."""
+        return self._clock() - started + delay <= self.max_retry_total
 
     def _retryable(self, method: str, status: int) -> bool:
         if status not in self.retry_statuses:

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ._common import CliError
+from ._inputs import coerce, input_pair
 
-__all__ = ["main"]
+__all__ = ["coerce", "input_pair", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,9 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flowscope {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _demo.add_parser(commands)
-    sandbox = commands.add_parser(
-        "sandbox", help="run the sandbox flow API alone (flowscope sandbox --help)"
-    )
+    sandbox = commands.add_parser("sandbox", help="run the sandbox flow API alone")
     add_sandbox_arguments(sandbox).set_defaults(run=_sandbox)
     _check.add_parser(commands)
     _launch.add_parser(commands)
@@ -77,5 +76,6 @@ def _sandbox(args: argparse.Namespace) -> int:
     try:
         return serve(args)
     except OSError as exc:
-        # Almost always the port: in use, or not ours to bind.
-        raise CliError(f"cannot listen on port {args.port}: {exc.strerror or exc}", 1) from None
+        # The port in use, or an address that is not this machine's: say which of the two.
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {reason}", 1) from None

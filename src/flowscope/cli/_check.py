@@ -44,13 +44,20 @@ def run(args: argparse.Namespace) -> int:
 
     schema = _load_schema(args.schema) if args.schema else None
     body = read_input(args.payload, "payload file")
-    hints = diagnose_launch(body, content_type=args.content_type, input_schema=schema)
     source = "stdin" if args.payload == "-" else args.payload
+    hints = diagnose_launch(body, content_type=args.content_type, input_schema=schema)
+    # A file that is not a JSON object cannot be linted: a usage error (exit 2), said in one line
+    # with the hint that tells why, rather than a finding about a payload (exit 1).
+    unreadable = next((h for h in hints if h.code == "not-json"), None)
 
     if args.json:
         document = [{"code": h.code, "field": h.field, "message": h.message} for h in hints]
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
-    elif not hints:
+        return 2 if unreadable is not None else 1 if hints else 0
+    if unreadable is not None:
+        what = "the payload on stdin" if args.payload == "-" else f"payload file {source!r}"
+        raise CliError(f"{what}: {unreadable.message}")
+    if not hints:
         sys.stdout.write(f"{source}: no problems found\n")
     else:
         count = f"{len(hints)} problem{'s' if len(hints) != 1 else ''}"
@@ -61,9 +68,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_schema(path: str) -> Mapping[str, Any]:
+    """An input schema, or the ``inputSchema`` of a whole flow version document.
+
+    Anything else (a flow document without ``inputSchema``, the payload itself) would silently
+    check nothing, so it is refused.
+    """
     document = load_json(read_input(path, "schema file"), f"schema file {path!r}")
     if not isinstance(document, dict):
         raise CliError(f"schema file {path!r} must hold a JSON object")
     # A whole flow version document (GET /api/v2/flows/{id}/versions/{v}) is accepted as is.
-    inner = document.get("inputSchema")
-    return inner if isinstance(inner, dict) else document
+    if "inputSchema" in document:
+        inner = document["inputSchema"]
+        if not isinstance(inner, dict):
+            raise CliError(f"schema file {path!r}: its inputSchema is not a JSON object")
+        document = inner
+    if (
+        isinstance(document.get("properties"), dict)
+        or document.get("additionalProperties") is False
+    ):
+        return document
+    what = (
+        "a launch payload"
+        if "flowId" in document or "inputData" in document
+        else "a flow without an inputSchema"
+        if "publishedVersion" in document or "selfUri" in document
+        else "no input schema"
+    )
+    raise CliError(
+        f"schema file {path!r} holds {what}: give the flow version "
+        "(GET /api/v2/flows/{id}/versions/{version}) or its inputSchema"
+    )

@@ -68,14 +68,28 @@ def tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvi
     """An SDK provider, exporting over OTLP when an endpoint is given or set in the environment.
 
     Even without export the SDK provider samples, so every call gets a trace id the user can
-    quote. It is not made global: the commands pass it explicitly.
+    quote. It is not made global: the commands pass it explicitly. Export is bounded to about a
+    second per batch and a collector that is away costs one warning line at exit.
     """
-    from flowscope import setup_tracing
+    from ._export import bounded_tracer_provider
 
+    endpoint = otlp_target(otlp_endpoint)
+    if endpoint:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            source = "--otlp" if otlp_endpoint else "the OTEL_EXPORTER_OTLP_* endpoint"
+            raise CliError(
+                f"{source} {shown_url(endpoint)!r}: expected a URL such as http://localhost:4318"
+            )
     try:
-        return setup_tracing(service_name, otlp_endpoint=otlp_endpoint, set_global=False)
+        return bounded_tracer_provider(service_name, endpoint)
     except RuntimeError as exc:  # the OTLP exporter is not installed
         raise CliError(str(exc)) from None
+    except ValueError as exc:  # an endpoint the exporter cannot use
+        shown = shown_url(endpoint or "")
+        raise CliError(f"cannot export traces to {shown!r}: {exc}") from None
 
 
 def otlp_target(otlp_endpoint: str | None) -> str | None:

@@ -62,9 +62,13 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.serve and not 0 < args.duration <= 3600:
-        raise CliError("--duration must be between 0 and 3600 seconds")
+        raise CliError(
+            f"--duration must be above 0 and at most 3600 seconds, got {args.duration:g}"
+        )
     if not 0 < args.rate <= 200:
-        raise CliError("--rate must be between 0 and 200 calls per second")
+        raise CliError(
+            f"--rate must be above 0 and at most 200 calls per second, got {args.rate:g}"
+        )
     if not 0 <= args.metrics_port <= 65535:
         raise CliError("--metrics-port must be between 0 and 65535")
 

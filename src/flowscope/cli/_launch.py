@@ -6,12 +6,14 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ._common import CliError, LastRecord, shown_url, tracer_provider
 from ._format import execution_lines, failure_lines, headline, indent, pretty
+from ._inputs import input_pair, type_inputs
 from ._regions import api_base_for_region, login_base_for
 
 if TYPE_CHECKING:
@@ -19,10 +21,37 @@ if TYPE_CHECKING:
 
     from flowscope import CallRecord, Redactor
 
-__all__ = ["add_parser", "parse_input", "run"]
+__all__ = ["EXAMPLES", "add_parser", "run"]
 
 LAUNCH_PATH = "/api/v2/flows/executions"
 _DONE = ("COMPLETED", "FAILED", "ERROR", "TERMINATED", "UNKNOWN")
+
+#: Shown by ``launch --help``; each line runs as written against ``flowscope sandbox --port 8080
+#: --seed 1`` (the test suite runs them).
+EXAMPLES = (
+    "flowscope launch --api-base http://127.0.0.1:8080 "
+    "--flow-id 9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14 --input Flow.customerId=42 --wait",
+    "flowscope launch --api-base http://127.0.0.1:8080 "
+    "--flow-id 9b1f3c2e-6a4d-4e8b-9f21-3c7d5a0e8b14 --input isVip=true",
+)
+_EPILOG = "\n".join(
+    [
+        textwrap.fill(
+            "examples, against `flowscope sandbox --port 8080 --seed 1` with "
+            "GENESYS_CLIENT_ID=sandbox-client and GENESYS_CLIENT_SECRET=sandbox-secret:",
+            78,
+        ),
+        *(f"  {line}" for line in EXAMPLES),
+        "",
+        "For your org, use --region (e.g. --region mypurecloud.ie) instead of --api-base.",
+        textwrap.fill(
+            "Exit status: 0 launched (and, with --wait, COMPLETED); 1 the call failed, the "
+            "execution did not complete, or the payload has hints and was not sent; 2 a usage "
+            "error.",
+            78,
+        ),
+    ]
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -30,20 +59,34 @@ def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "launch",
         help="launch a flow for real and print the diagnosis",
-        description=(
+        description=textwrap.fill(
             "Launch a flow with client credentials from GENESYS_CLIENT_ID and "
-            "GENESYS_CLIENT_SECRET. On failure prints the redacted request, the full error body, "
-            "the correlation id, the trace id and the payload hints."
+            "GENESYS_CLIENT_SECRET. It reads the flow's input schema first, types the inputs by "
+            "it, and does not send a payload that still has hints (unless --force). On failure "
+            "prints the redacted request, the full error body, the correlation id, the trace id "
+            "and the payload hints.",
+            78,
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--flow-id", required=True, metavar="ID")
     parser.add_argument(
         "--input",
         action="append",
         default=[],
+        type=input_pair,
         metavar="KEY=VALUE",
-        help="a flow input, repeatable; VALUE is read as JSON when it parses (42, true, {...}), "
-        "else as a string; keys are sent as typed (flow inputs are named Flow.<variable>)",
+        help="a flow input, repeatable. With the flow's schema, VALUE takes the declared type "
+        '(Flow.customerId=42 sends "42" to a string input, 42 to an integer one) and a key '
+        "without the Flow. prefix is corrected when the flow declares exactly one such input; "
+        "without a schema (--no-schema, or not readable) VALUE is JSON when it parses "
+        "(42, true, {...}), else a string",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="send the payload even when flowscope finds problems in it (hints)",
     )
     parser.add_argument("--flow-version", metavar="V")
     parser.add_argument("--name", metavar="N", help="a name for the execution")
@@ -68,25 +111,10 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def parse_input(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs to ``inputData``; values are JSON when they parse, else strings."""
-    data: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise CliError(f"--input {item!r}: expected KEY=VALUE, e.g. Flow.customerId=42")
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        data[key] = value
-    return data
-
-
 def run(args: argparse.Namespace) -> int:
     import httpx
 
-    from flowscope import FlowScopeConfig, Redactor, instrument
+    from flowscope import FlowScopeConfig, Redactor, diagnose_payload, instrument
 
     client_id = os.environ.get("GENESYS_CLIENT_ID", "")
     client_secret = os.environ.get("GENESYS_CLIENT_SECRET", "")
@@ -98,14 +126,6 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise CliError("--timeout must be a positive number of seconds")
     api_base = _api_base(args)
-    body: dict[str, Any] = {"flowId": args.flow_id}
-    if args.flow_version is not None:
-        body["flowVersion"] = args.flow_version
-    inputs = parse_input(args.input)
-    if inputs:
-        body["inputData"] = inputs
-    if args.name is not None:
-        body["name"] = args.name
 
     try:
         config = FlowScopeConfig.from_env()
@@ -125,8 +145,18 @@ def run(args: argparse.Namespace) -> int:
             login = login_base_for(api_base)
             token = _fetch_token(client, login, client_id, client_secret, records, redactor)
             auth = {"Authorization": f"Bearer {token}"}
+            schema = None
             if not args.no_schema:
-                _read_schema(client, args.flow_id, args.flow_version, auth)
+                schema = _read_schema(client, args.flow_id, args.flow_version, auth)
+            inputs = type_inputs(args.input, schema)
+            for note in inputs.notes:
+                out.write(f"note: {note}\n")
+            body = _body(args, inputs.data)
+            hints = diagnose_payload(body, input_schema=schema)
+            if hints:
+                _print_hints(hints, redactor, sent=args.force)
+                if not args.force:
+                    return 1
             out.write(f"POST {shown_url(api_base)}{LAUNCH_PATH}  flowId={args.flow_id}\n")
             records.take()
             response = _send(client, "POST", LAUNCH_PATH, api_base, json=body, headers=auth)
@@ -151,16 +181,57 @@ def run(args: argparse.Namespace) -> int:
         provider.shutdown()
 
 
+def _body(args: argparse.Namespace, inputs: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"flowId": args.flow_id}
+    if args.flow_version is not None:
+        body["flowVersion"] = args.flow_version
+    if inputs:
+        body["inputData"] = inputs
+    if args.name is not None:
+        body["name"] = args.name
+    return body
+
+
+def _print_hints(hints: list[Any], redactor: Redactor, *, sent: bool) -> None:
+    """The payload's problems, before anything is sent, redacted as the library redacts them."""
+    count = f"{len(hints)} problem{'s' if len(hints) != 1 else ''}"
+    then = "sending it anyway (--force)" if sent else "not sent: fix it, or add --force to send it"
+    lines = [f"the payload has {count}; {then}"]
+    for hint in hints:
+        where = f" [{hint.field}]" if hint.field else ""
+        lines.append(f"  {hint.code}{where}: {redactor.text(hint.message).value}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
 def _api_base(args: argparse.Namespace) -> str:
     if args.api_base:
         parts = urlsplit(args.api_base)
+        shown = shown_url(args.api_base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CliError(f"--api-base {args.api_base!r}: expected a URL such as https://api.X")
+            raise CliError(f"--api-base {shown!r}: expected a URL such as https://api.X")
+        path = parts.path.rstrip("/")
+        if path.lower().endswith("/api/v2") or path.lower().startswith("/api/"):
+            base = shown_url(f"{parts.scheme}://{parts.netloc}")
+            raise CliError(
+                f"--api-base {shown!r}: give the base URL without the API path, e.g. {base} "
+                "(flowscope adds /api/v2/... itself)"
+            )
         return str(args.api_base).rstrip("/")
-    region = args.region or os.environ.get("GENESYS_REGION")
+    if args.region:
+        try:
+            return api_base_for_region(args.region)
+        except CliError as exc:
+            raise CliError(f"--region: {exc}") from None
+    region = os.environ.get("GENESYS_REGION", "").strip()
     if not region:
-        raise CliError("give --region (e.g. mypurecloud.com) or --api-base URL")
-    return api_base_for_region(region)
+        raise CliError(
+            "give --region (e.g. mypurecloud.com), set GENESYS_REGION, or give --api-base URL"
+        )
+    try:
+        return api_base_for_region(region)
+    except CliError as exc:
+        raise CliError(f"GENESYS_REGION: {exc}") from None
 
 
 def _send(client: httpx.Client, method: str, path: str, base: str, **kwargs: Any) -> httpx.Response:
@@ -199,6 +270,7 @@ def _fetch_token(
     except TokenError as exc:
         record = records.take()
         response = exc.response
+        _refuse_missing_token_endpoint(response, shown)
         if not response.is_error:
             raise CliError(f"token request to {shown} answered without a token", 1) from None
         # The diagnosis (error body, ids, what to do next) on stdout; the one-line error after.
@@ -212,10 +284,23 @@ def _fetch_token(
         ) from None
 
 
+def _refuse_missing_token_endpoint(response: httpx.Response, shown: str) -> None:
+    """A 404 from the token URL means a wrong base URL, not wrong credentials: say so."""
+    if response.status_code == 404:
+        raise CliError(
+            f"token request to {shown} failed: 404, nothing answers there: check --api-base "
+            "(the API's base URL, such as https://api.mypurecloud.com) or the region",
+            1,
+        )
+
+
 def _read_schema(
     client: httpx.Client, flow_id: str, version: str | None, auth: dict[str, str]
-) -> None:
-    """Read the flow version so flowscope learns its input schema; best effort, quiet."""
+) -> dict[str, Any] | None:
+    """The flow version's ``inputSchema``, or ``None``; best effort and quiet.
+
+    Reading it through the instrumented client also lets flowscope learn it for its own hints.
+    """
     import httpx
 
     flow_path = f"/api/v2/flows/{quote(flow_id, safe='')}"
@@ -226,10 +311,13 @@ def _read_schema(
             reference = published.get("publishedVersion") if isinstance(published, dict) else None
             version = reference.get("id") if isinstance(reference, dict) else None
             if not isinstance(version, str):
-                return
-        client.get(f"{flow_path}/versions/{quote(version, safe='')}", headers=auth)
+                return None
+        response = client.get(f"{flow_path}/versions/{quote(version, safe='')}", headers=auth)
     except httpx.HTTPError:
-        return  # the launch itself will say what is wrong with the connection
+        return None  # the launch itself will say what is wrong with the connection
+    document = _json_or_none(response) if response.is_success else None
+    schema = document.get("inputSchema") if isinstance(document, dict) else None
+    return schema if isinstance(schema, dict) else None
 
 
 def _wait(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from ._clients import LAUNCH, SandboxClient
 from ._sandbox import Sandbox
 
-__all__ = ["add_arguments", "main", "run_forever", "serve"]
+__all__ = ["add_arguments", "main", "port_number", "run_forever", "serve"]
 
 _DESCRIPTION = "Serve a loopback imitation of the Genesys Cloud flow-execution API."
 
@@ -42,6 +42,17 @@ def run_forever(
             pass
 
 
+def port_number(text: str) -> int:
+    """An ``argparse`` type for a TCP port (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, got {port}")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the sandbox's options to ``parser`` (its own, or the ``flowscope sandbox`` command's).
 
@@ -49,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """
     parser.description = parser.description or _DESCRIPTION
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--port", type=port_number, default=8080, help="0 picks a free port")
     parser.add_argument("--client-id", default="sandbox-client")
     parser.add_argument("--client-secret", default="sandbox-secret")
     parser.add_argument("--rate-limit", type=int, default=3000, help="API requests per minute")
