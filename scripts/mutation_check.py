@@ -164,6 +164,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        name="captured response headers redacted without the call's echoes",
+        file="flowscope/_transport.py",
+        old="        response.extensions[REDACTION_EXTENSION] = call.redaction\n",
+        new="        pass\n",
+        tests=("tests/test_leaks.py::test_echoed_secrets_never_leave_the_process",),
+    ),
+    Mutation(
         name="the exception event of a flow call redacted without the call's echoes",
         file="flowscope/_otel.py",
         old="            if isinstance(exc, Exception) and not _written(span):\n",
