@@ -1,5 +1,6 @@
-"""A batch job: launch every flow listed in a CSV, then push flowscope's metrics to a
-Prometheus Pushgateway as the process exits (nothing scrapes a job that is already gone).
+"""A batch job: launch every flow listed in a CSV, follow each execution to its outcome, then
+push flowscope's metrics to a Prometheus Pushgateway as the process exits (nothing scrapes a
+job that is already gone).
 
 Against a sandbox started here, or against your org (``GENESYS_CLIENT_ID``/``_SECRET``)::
 
@@ -66,16 +67,29 @@ def main() -> int:
     )
 
     answered: Counter[int] = Counter()
+    outcomes: Counter[str] = Counter()
+
+    def count_outcome(record: flowscope.CallRecord) -> None:
+        if record.execution is not None and record.execution.counted:
+            outcomes[record.execution.status] += 1
+
     with api_target(args) as target:
-        config = flowscope.FlowScopeConfig(flow_names=target.flow_names)
+        # follow_executions: flowscope polls each launch to its outcome, so the pushed metrics
+        # say how the flows ended, not only that they started.
+        config = flowscope.FlowScopeConfig(flow_names=target.flow_names, follow_executions=True)
         with flowscope.instrument(
-            httpx.Client(base_url=target.api_base, timeout=30), config=config
+            httpx.Client(base_url=target.api_base, timeout=30),
+            config=config,
+            on_record=count_outcome,
         ) as client:
             client.headers["Authorization"] = f"Bearer {fetch_token(client, target)}"
             for body in launches:
                 answered[client.post(LAUNCH, json=body).status_code] += 1
+            flowscope.wait_for_executions(client, timeout=300)
     summary = ", ".join(f"{n} answered {status}" for status, n in sorted(answered.items()))
-    print(f"run {run_id}: {len(launches)} launches ({summary}); pushing to {args.pushgateway}")
+    ended = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none"
+    print(f"run {run_id}: {len(launches)} launches ({summary}); outcomes: {ended}")
+    print(f"pushing to {args.pushgateway}")
     return 0
 
 

@@ -53,15 +53,22 @@ def test_batch_job_pushes_at_exit_and_prometheus_scrapes_the_exact_counts(
             env={"GENESYS_CLIENT_ID": sandbox.client_id, "GENESYS_CLIENT_SECRET": SECRET},
         )
         assert sandbox.stats["launch"] == 5
-    assert (
-        "run run-42: 5 launches (3 answered 200, 1 answered 400, 1 answered 410); "
-        f"pushing to {pushgateway.address}"
-    ) in out.stdout
+    summary, pushing = out.stdout.splitlines()[-2:]
+    assert summary.startswith(
+        "run run-42: 5 launches (3 answered 200, 1 answered 400, 1 answered 410); outcomes: "
+    )
+    # The three accepted launches were followed to their outcomes before the job exited.
+    counts = summary.split("outcomes: ")[1].split(", ")
+    ended = {status: int(n) for n, status in (part.split(" ") for part in counts)}
+    assert sum(ended.values()) == 3
+    assert set(ended) <= {"COMPLETED", "FAILED"}
+    assert pushing == f"pushing to {pushgateway.address}"
 
     prometheus.set_targets([pushgateway.address], honor_labels=True)
     try:
         pushed = '{job="nightly-launches", run="run-42"}'
-        result = prometheus.wait_for(f"flowscope_requests_total{pushed}", lambda r: len(r) == 4)
+        launched = '{job="nightly-launches", run="run-42", operation!="get_execution"}'
+        result = prometheus.wait_for(f"flowscope_requests_total{launched}", lambda r: len(r) == 4)
         requests = {
             (s["metric"]["flow"], s["metric"]["operation"], s["metric"]["status_code"]): float(
                 s["value"][1]
@@ -79,9 +86,17 @@ def test_batch_job_pushes_at_exit_and_prometheus_scrapes_the_exact_counts(
             ("invalid.value", 1.0),
             ("architect.flow.deleted", 1.0),
         }
+        # Each execution counted once, however often it was polled, with the job's outcomes.
+        executions = prometheus.query(f"flowscope_executions_total{pushed}")
+        assert {
+            (s["metric"]["flow"], s["metric"]["status"]): float(s["value"][1]) for s in executions
+        } == {(ORDER_STATUS, status): float(n) for status, n in ended.items()}
+        polls = prometheus.query(
+            'sum(flowscope_requests_total{job="nightly-launches", operation="get_execution"})'
+        )
         durations = prometheus.query(f"flowscope_request_duration_seconds_count{pushed}")
         assert {s["metric"]["flow"]: float(s["value"][1]) for s in durations} == {
-            ORDER_STATUS: 4.0,
+            ORDER_STATUS: 4.0 + float(polls[0]["value"][1]),
             LEGACY_SURVEY: 1.0,
             "__none__": 1.0,
         }

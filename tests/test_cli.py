@@ -362,6 +362,10 @@ def test_launch_wait_prints_the_outcome_error_and_hints_of_a_failed_execution(
         CALLBACK,
         "--input",
         "phoneNumber=+33123456789",
+        # Sent as typed, mistake and all: without --no-schema the missing prefix is corrected,
+        # without --force a payload with hints is not sent.
+        "--no-schema",
+        "--force",
         "--wait",
         env=credentials,
     )
@@ -377,8 +381,8 @@ def test_launch_wait_prints_the_outcome_error_and_hints_of_a_failed_execution(
     assert after[5:7] == [
         "hints:",
         "  execution-input-ignored [inputData.phoneNumber]: The launch sent input 'phoneNumber' "
-        "without the 'Flow.' prefix; the platform ignores such keys, so the flow ran without it "
-        "(the flow declares 'Flow.phoneNumber'). Send 'Flow.phoneNumber'.",
+        "without the 'Flow.' prefix; the platform ignores such keys, so the flow ran without it. "
+        "Send 'Flow.phoneNumber'.",  # --no-schema: flowscope saw no declared inputs
     ]
     assert "+33123456789" not in "\n".join(after[5:7])
     assert_no_secret(result)

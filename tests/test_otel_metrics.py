@@ -17,11 +17,13 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 import flowscope
 from flowscope import AsyncFlowScopeTransport, FlowScopeTransport, OTelFlowMetrics
-from flowscope._metrics import DURATION_BUCKETS, RETRY_AFTER_BUCKETS
+from flowscope._metrics import DURATION_BUCKETS, EXECUTION_DURATION_BUCKETS, RETRY_AFTER_BUCKETS
+from flowscope.sandbox import Sandbox
 
 from .conftest import Spans
 from .otlp_receiver import OTLPReceiver, attributes_of
 from .servers import ScriptedServer
+from .test_executions import CALLBACK, IGNORED_INPUT, MISSING_CODE
 from .test_metrics_traffic import (
     CONFIG,
     LAUNCH,
@@ -225,3 +227,36 @@ def test_setup_metrics_exports_over_otlp_at_shutdown(
     assert values(receiver.metrics()["flowscope.requests"]) == {
         key(flow=SURVEY, operation="launch", method="POST", status_code="200"): 1
     }
+
+
+def test_execution_outcomes_arrive_over_otlp_once_each_with_the_launch_trace(
+    receiver: OTLPReceiver, provider: MeterProvider, spans: Spans
+) -> None:
+    with Sandbox(execution_seconds=0, seed=3) as sandbox:
+        headers = {"Authorization": f"Bearer {sandbox.issue_token()}"}
+        client = flowscope.instrument(
+            httpx.Client(base_url=sandbox.url, headers=headers),
+            metrics=OTelFlowMetrics(provider),
+            tracer_provider=spans.provider,
+        )
+        with client:
+            execution_id = client.post(LAUNCH, json=IGNORED_INPUT).json()["id"]
+            for _ in range(3):
+                client.get(f"{LAUNCH}/{execution_id}")
+    assert provider.force_flush()
+    metrics = receiver.metrics()
+    failed = key(flow=CALLBACK, status="FAILED", error_code=MISSING_CODE)
+    assert values(metrics["flowscope.executions"]) == {failed: 1}
+    duration = metrics["flowscope.execution.duration"]
+    assert values(duration) == {key(flow=CALLBACK, status="FAILED"): 1}
+    (point,) = duration.histogram.data_points
+    assert list(point.explicit_bounds) == list(EXECUTION_DURATION_BUCKETS)
+    in_flight = metrics["flowscope.executions.in_flight"]
+    assert not in_flight.sum.is_monotonic
+    assert [(attributes_of(p.attributes), p.as_int) for p in in_flight.sum.data_points] == [
+        ({"flow": CALLBACK}, 0)
+    ]
+    # The outcome links to the launch's trace, not to the poll that saw it.
+    launch = next(s for s in spans.all() if (s.attributes or {})["flow.operation"] == "launch")
+    (exemplar,) = metrics["flowscope.executions"].sum.data_points[0].exemplars
+    assert int.from_bytes(exemplar.span_id, "big") == launch.context.span_id

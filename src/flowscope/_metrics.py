@@ -152,18 +152,23 @@ class FlowMetrics:
         def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
             return Counter(_short(name), doc, labels, namespace=namespace, registry=None)
 
+        def histogram(
+            name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]
+        ) -> Histogram:
+            return Histogram(
+                _short(name), doc, labels, namespace=namespace, registry=None, buckets=buckets
+            )
+
         self._requests = counter(
             metric_names.REQUESTS,
             "Flow calls that got a response, by HTTP status code.",
             ("flow", "operation", "method", "status_code"),
         )
-        self._duration = Histogram(
-            _short(metric_names.DURATION),
+        self._duration = histogram(
+            metric_names.DURATION,
             "Duration of flow calls, including those that failed without a response.",
             ("flow",),
-            namespace=namespace,
-            registry=None,
-            buckets=DURATION_BUCKETS,
+            DURATION_BUCKETS,
         )
         self._errors = counter(
             metric_names.ERRORS,
@@ -180,13 +185,11 @@ class FlowMetrics:
             "Flow calls that failed without a response, by exception type.",
             ("flow", "operation", "exception"),
         )
-        self._retry_after = Histogram(
-            _short(metric_names.RETRY_AFTER),
+        self._retry_after = histogram(
+            metric_names.RETRY_AFTER,
             "Retry-After of 429 Too Many Requests answers, in seconds.",
             ("flow", "operation"),
-            namespace=namespace,
-            registry=None,
-            buckets=RETRY_AFTER_BUCKETS,
+            RETRY_AFTER_BUCKETS,
         )
         self._overflow = counter(
             metric_names.LABEL_OVERFLOW,
@@ -206,13 +209,11 @@ class FlowMetrics:
             "(__unobserved__: a launch forgotten before its outcome was seen).",
             ("flow", "status", "error_code"),
         )
-        self._execution_duration = Histogram(
-            _short(metric_names.EXECUTION_DURATION),
+        self._execution_duration = histogram(
+            metric_names.EXECUTION_DURATION,
             "dateCompleted - dateLaunched of each flow execution, observed once.",
             ("flow", "status"),
-            namespace=namespace,
-            registry=None,
-            buckets=EXECUTION_DURATION_BUCKETS,
+            EXECUTION_DURATION_BUCKETS,
         )
         self._in_flight = Gauge(
             _short(metric_names.EXECUTIONS_IN_FLIGHT),
