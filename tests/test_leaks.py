@@ -1622,3 +1622,28 @@ def test_redact_pii_false_from_the_environment_keeps_payment_data_readable(
     events = {e.name: dict(e.attributes or {}) for e in span.events}
     assert json.loads(events["flow.request.body"]["body"])["inputData"] == inputs
     assert dict(span.attributes or {})["flow.error.message"] == "card 4111111111111111"
+
+
+def test_a_response_header_quoting_the_token_is_redacted_in_the_captured_attribute(
+    logs: LogCapture, loopback: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE", ".*")
+    loopback.replies[LAUNCH] = Reply(
+        400,
+        [("Content-Type", "application/json"), ("X-Request-Echo", "seen Q7t0kenValue-55")],
+        json.dumps({"code": "bad.request", "message": "Invalid input"}).encode(),
+    )
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
+        )
+        with httpx.Client(transport=transport) as client:
+            response = client.post(
+                loopback.url + LAUNCH,
+                json={"flowId": FLOW_ID},
+                headers={"Authorization": "Bearer Q7t0kenValue-55"},
+            )
+        span = outputs.exporter.get_finished_spans()[0]
+    assert response.headers["X-Request-Echo"] == "seen Q7t0kenValue-55"  # the caller's, intact
+    attributes = dict(span.attributes or {})
+    assert list(attributes["http.response.header.x_request_echo"]) == ["seen [REDACTED]"]
