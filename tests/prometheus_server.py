@@ -38,6 +38,19 @@ def free_port() -> int:
         return port
 
 
+def end_process(process: subprocess.Popen[bytes] | None, directory: Path | None) -> None:
+    """Stop a binary a test started (terminate, then kill) and remove its temp dir."""
+    if process is not None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class PrometheusServer:
     """One Prometheus process on loopback, with its own config and storage in a temp dir.
 
@@ -94,17 +107,8 @@ class PrometheusServer:
 
     def stop(self) -> None:
         """Stop Prometheus (terminate, then kill) and remove its temp dir."""
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        end_process(self._process, self._dir)
+        self._process = self._dir = None
         self._http.close()
 
     def __enter__(self) -> PrometheusServer:

@@ -11,7 +11,7 @@ from types import TracebackType
 
 import httpx
 
-from .prometheus_server import free_port
+from .prometheus_server import end_process, free_port
 
 __all__ = ["Pushgateway"]
 
@@ -47,17 +47,8 @@ class Pushgateway:
         raise RuntimeError(f"the Pushgateway did not become ready:\n{log[-4000:]}")
 
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        end_process(self._process, self._dir)
+        self._process = self._dir = None
 
     def __enter__(self) -> Pushgateway:
         return self.start()
