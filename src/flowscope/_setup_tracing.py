@@ -37,10 +37,7 @@ def setup_tracing(
     ``ConsoleSpanExporter``), so a first try shows the span without any collector.
     """
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    endpoint = otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if endpoint is None and base:
-        endpoint = base
+    endpoint = _endpoint(otlp_endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces")
     if endpoint:
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -48,8 +45,6 @@ def setup_tracing(
             raise RuntimeError(
                 "exporting traces needs the OTLP exporter: pip install 'flowscope[otlp]'"
             ) from exc
-        if not endpoint.rstrip("/").endswith("/v1/traces"):
-            endpoint = endpoint.rstrip("/") + "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     if console:
         # Bound to the current stdout now: the exporter's default is the one seen at import.
