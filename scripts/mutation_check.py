@@ -165,6 +165,35 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        name="a JSON body passes as plain with a sensitive key in it",
+        file="flowscope/_redact.py",
+        old="            if sensitive or self._scrub(string)[1]:\n",
+        new="            if self._scrub(string)[1]:\n",
+        tests=(
+            "tests/test_redact.py::test_a_sensitive_key_with_a_plain_value_is_redacted",
+            "tests/test_redact.py::test_property_a_json_body_is_redacted_as_its_document_is",
+        ),
+    ),
+    Mutation(
+        name="a JSON body passes as plain with a card number sent as a number",
+        file="flowscope/_redact.py",
+        old="        if self._pii and _DIGIT_RUN_RE.search(outside):\n",
+        new="        if False:\n",
+        tests=(
+            "tests/test_redact.py::test_a_card_number_sent_as_a_json_number_is_redacted",
+            "tests/test_redact.py::test_property_a_json_body_is_redacted_as_its_document_is",
+        ),
+    ),
+    Mutation(
+        name="a JSON body with escapes is read from its text",
+        file="flowscope/_redact.py",
+        old='        if "\\\\" in source:\n',
+        new="        if False:\n",
+        tests=(
+            "tests/test_redact.py::test_a_key_spelt_with_escapes_is_read_as_the_parser_reads_it",
+        ),
+    ),
+    Mutation(
         name="captured response headers redacted without the call's echoes",
         file="flowscope/_transport.py",
         old="        response.extensions[REDACTION_EXTENSION] = call.redaction\n",

@@ -881,3 +881,120 @@ def test_echo_removal_grows_linearly_with_the_response() -> None:
         lambda: call.body(big, "application/json"),
         growth=10,
     )
+
+
+# -- a JSON body with nothing to redact, told from its text ---------------------------------------
+# ``Redactor.body`` tells a plain JSON body from its text, without walking the parsed document.
+# Each case below is one the text alone must not pass as plain.
+
+
+def test_a_card_number_sent_as_a_json_number_is_redacted(redactor: Redactor) -> None:
+    result = redactor.body(b'{"amount": 12, "account": 4111111111111111}', "application/json")
+    assert result == Redacted('{"amount":12,"account":"[REDACTED]"}', ("body:$.account",))
+
+
+def test_a_sensitive_key_with_a_plain_value_is_redacted(redactor: Redactor) -> None:
+    result = redactor.body(b'{"code": "bad.request", "password": "hunter2"}', "application/json")
+    assert result == Redacted(
+        '{"code":"bad.request","password":"[REDACTED]"}', ("body:$.password",)
+    )
+
+
+def test_a_key_spelt_with_escapes_is_read_as_the_parser_reads_it(redactor: Redactor) -> None:
+    body = b'{"pass\\u0077ord": "hunter2", "m": "a \\"quoted\\" word"}'
+    result = redactor.body(body, "application/json")
+    assert result == Redacted(
+        '{"password":"[REDACTED]","m":"a \\"quoted\\" word"}', ("body:$.password",)
+    )
+
+
+def test_a_body_nested_past_the_depth_bound_is_cut(redactor: Redactor) -> None:
+    body = "[" * 130 + '"x"' + "]" * 130
+    result = redactor.body(body.encode(), "application/json")
+    assert result.value == "[" * 128 + '"[REDACTED]"' + "]" * 128
+    assert result.paths == ("body:$" + "[0]" * 128,)
+
+
+def test_a_value_holding_a_pair_is_redacted_after_harmless_bodies(redactor: Redactor) -> None:
+    plain = b'{"code": "bad.request", "message": "flow not found"}'
+    assert redactor.body(plain, "application/json") == Redacted(plain.decode(), ())
+    echoed = b'{"code": "bad.request", "message": "rejected access_token=Q7abc123"}'
+    assert redactor.body(echoed, "application/json") == Redacted(
+        '{"code":"bad.request","message":"rejected access_token=[REDACTED]"}',
+        ("body:$.message",),
+    )
+    assert redactor.body(plain, "application/json") == Redacted(plain.decode(), ())
+
+
+_JSON_KEYS = st.sampled_from(
+    [
+        "code",
+        "message",
+        "fieldName",
+        "flowId",
+        "details",
+        "limit",
+        "key",
+        "token_type",
+        "password",
+        "pass_word",
+        "apiKey",
+        "Flow.pin",
+        "Flow.cardNumber",
+        "cvv",
+        "pinned",
+        'we"ird',
+        "back\\slash",
+        "naïve",
+    ]
+)
+_JSON_STRINGS = st.sampled_from(
+    [
+        "",
+        "bad.request",
+        "inputData.Flow.cvv",
+        "Order callback",
+        "access_token=Q7abc123",
+        "Bearer Q7t0ken-abcdef-99",
+        JWT,
+        "4111 1111 1111 1111",
+        "4111111111111112",
+        "order 1234567890123456",
+        'a "quoted" word',
+        "line\nbreak",
+        "naïve café",
+        "password",
+        "limit.key",
+    ]
+) | st.text(max_size=12)
+_JSON_NUMBERS = st.sampled_from(
+    [0, 400, 4111111111111111, 4111111111111112, 1700000000000, -4111111111111111, 4.5e15, 1.5]
+)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | _JSON_NUMBERS | _JSON_STRINGS,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(_JSON_KEYS | st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+_WARM = Redactor()
+
+
+@_PROPERTY
+@given(document=_JSON_VALUES, ascii_only=st.booleans(), indent=st.sampled_from([None, 2]))
+def test_property_a_json_body_is_redacted_as_its_document_is(
+    document: Any, ascii_only: bool, indent: int | None
+) -> None:
+    """``body`` on JSON text equals the walk of the parsed document: as sent when the walk
+    redacts nothing, else the walk's result re-serialised compactly. Checked with a fresh
+    redactor and with one that has seen every earlier example."""
+    text = json.dumps(document, ensure_ascii=ascii_only, indent=indent)
+    walked = Redactor().json(json.loads(text), where="body")
+    expected = (
+        Redacted(text, ())
+        if not walked.paths
+        else Redacted(
+            json.dumps(walked.value, ensure_ascii=False, separators=(",", ":")), walked.paths
+        )
+    )
+    assert Redactor().body(text.encode(), "application/json") == expected
+    assert _WARM.body(text.encode(), "application/json") == expected

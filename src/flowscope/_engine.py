@@ -395,8 +395,10 @@ class Engine:
                 paths.extend(response_headers.paths)
             report = seen.report
             document = report.document if report.kind in _JSON_KINDS else _UNREAD
+            # The text the parser read the document from, when it kept all of it.
+            source = None if report.text_truncated else report.text
             body = self._redact_body(
-                seen.body, seen.body_type, document, "response.body", redaction
+                seen.body, seen.body_type, document, "response.body", redaction, source
             )
             paths.extend(body.paths)
             response_body = _cut(
@@ -523,7 +525,10 @@ class Engine:
             )
             error = self._redact_error(report, redaction)
             document = report.document if report.kind in _JSON_KINDS else _UNREAD
-            body = self._redact_body(raw, "application/json", document, "response.body", redaction)
+            source = None if report.text_truncated else report.text
+            body = self._redact_body(
+                raw, "application/json", document, "response.body", redaction, source
+            )
             error_body = _cut(
                 body.value,
                 self.config.capture_limit_bytes,
@@ -579,13 +584,20 @@ class Engine:
         )
 
     def _redact_body(
-        self, raw: bytes, content_type: str, document: Any, where: str, redaction: CallRedaction
+        self,
+        raw: bytes,
+        content_type: str,
+        document: Any,
+        where: str,
+        redaction: CallRedaction,
+        source: str | None,
     ) -> Redacted:
         """A response body for display. A JSON body is redacted from the document the error
-        parser already read, never parsed again."""
+        parser already read (from ``source``), never parsed again."""
         if document is _UNREAD or media_type(content_type) == _FORM:
             return redaction.body(raw, content_type, where=where)
-        return redaction.document(raw.decode("utf-8", errors="replace"), document, where=where)
+        text = raw.decode("utf-8", errors="replace")
+        return redaction.document(text, document, where=where, source=source)
 
     def _redact_error(self, report: ErrorReport, redaction: CallRedaction) -> RecordedError:
         text = redaction.text

@@ -7,6 +7,7 @@ part of the payload is wrong and how to fix it. Pure functions: no httpx, no Ope
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import re
@@ -470,10 +471,12 @@ def _with_platform_word(hints: list[Hint], rejected_fields: Iterable[str]) -> li
     named = [f for f in islice(rejected_fields, 100) if isinstance(f, str) and f.strip()]
     if not named:
         return hints
+    named_forms = [(f, _key_forms(f)) for f in named]
     out: list[Hint] = []
     for hint in hints:
         subject = _hint_subject(hint)
-        rejected = next((f for f in named if subject and _same_key(f, subject)), None)
+        forms = _key_forms(subject) if subject else frozenset()
+        rejected = next((f for f, fs in named_forms if not fs.isdisjoint(forms)), None)
         if rejected is not None:
             hint = replace(
                 hint,
@@ -495,20 +498,29 @@ def _hint_subject(hint: Hint) -> str | None:
 _FIELD_NOISE = re.compile(r"^(?:\$\.|body\.|request\.)|[\s_\-:]", re.IGNORECASE)
 
 
-def _key_forms(name: str) -> set[str]:
+_FLOW_SCOPE = re.compile(r"^flow\.?")
+#: Longest key whose forms are remembered: field names and payload keys recur on every call.
+_KEY_FORMS_CACHED = 256
+
+
+def _key_forms(name: str) -> frozenset[str]:
     """Ways to write one key that a platform's ``fieldName`` and a payload key both reduce to."""
+    if len(name) <= _KEY_FORMS_CACHED:
+        return _cached_key_forms(name)
+    return _compute_key_forms(name)
+
+
+def _compute_key_forms(name: str) -> frozenset[str]:
     base = _FIELD_NOISE.sub("", name.strip()).lower()
     if base.startswith("inputdata.") and len(base) > len("inputdata."):
         base = base[len("inputdata.") :]
-    forms = {base}
-    bare = re.sub(r"^flow\.?", "", base)
+    bare = _FLOW_SCOPE.sub("", base)
     if len(bare) >= 3 and base != "flowid":
-        forms.add(bare)
-    return forms
+        return frozenset((base, bare))
+    return frozenset((base,))
 
 
-def _same_key(field_name: str, subject: str) -> bool:
-    return bool(_key_forms(field_name) & _key_forms(subject))
+_cached_key_forms = functools.lru_cache(maxsize=4096)(_compute_key_forms)
 
 
 # -- inputData -----------------------------------------------------------------------------------

@@ -180,6 +180,8 @@ _MAX_DEPTH = 128
 _CACHE_SIZE = 4096
 #: Longest string remembered as clean: keys, codes, ids and header values, not whole bodies.
 _CLEAN_CACHE_CHARS = 256
+#: A card number written as a JSON number has at least 13 digits.
+_DIGIT_RUN_RE = re.compile(r"[0-9]{13}")
 
 
 class Redacted(NamedTuple):
@@ -554,6 +556,8 @@ class Redactor:
         # error codes, field names, header values), so only new text is scanned again. A string
         # that held a secret is never kept here.
         self._clean: set[str] = set()
+        # Strings that are neither sensitive as a key nor hold anything to redact as text.
+        self._harmless: set[str] = set()
         # The same for whole URLs: a client calls the same few URLs again and again.
         self._clean_urls: set[str] = set()
 
@@ -1021,18 +1025,66 @@ class Redactor:
             except (ValueError, RecursionError):
                 pass
             else:
-                return self._document(text, document, where, found, echo)
+                return self._document(text, document, where, found, echo, source=text)
         if is_form or (not media and _FORM_RE.match(stripped)):
             paths: dict[str, None] = {}
             out = self._pairs(text, f"{where}:$.", paths, found, plus=True, echo=echo)
             return Redacted(out, tuple(paths))
         return self._text(text, where, found, echo)
 
+    def _plain_json(self, source: str) -> bool:
+        """Whether the JSON text ``source`` plainly holds nothing a rule redacts.
+
+        Told from the text with splits and set lookups, which run in C, instead of a walk of the
+        parsed document, which costs more than the rest of an error body's redaction. Without a
+        backslash, every string in the document (keys included) is the text between one pair of
+        quotes, as written. The answer is "no" whenever in doubt: any escape, any run of 13
+        digits outside a string (a card number sent as a number), as many objects and arrays as
+        the depth bound, and any string that is new and either names a sensitive key or holds
+        something to redact (strings already found harmless both ways are remembered).
+        """
+        if "\\" in source:
+            return False
+        parts = source.split('"')
+        if not len(parts) % 2:
+            return False
+        outside = "".join(parts[0::2])
+        if outside.count("{") + outside.count("[") >= _MAX_DEPTH:
+            return False
+        if self._pii and _DIGIT_RUN_RE.search(outside):
+            return False
+        harmless = self._harmless
+        strings = parts[1::2]
+        if harmless.issuperset(strings):
+            return True
+        for string in set(strings).difference(harmless):
+            short = len(string) <= _CLEAN_CACHE_CHARS
+            sensitive = self.is_sensitive_key(string) if short else self._classify_key(string)
+            if sensitive or self._scrub(string)[1]:
+                return False
+            if short:
+                if len(harmless) >= _CACHE_SIZE:
+                    harmless.clear()
+                harmless.add(string)
+        return True
+
     def _document(
-        self, text: str, document: Any, where: str, found: Found | None, echo: _Echo | None
+        self,
+        text: str,
+        document: Any,
+        where: str,
+        found: Found | None,
+        echo: _Echo | None,
+        source: str | None = None,
     ) -> Redacted:
         """A JSON body from its parsed ``document``: as sent when nothing was redacted, else
-        re-serialised compactly."""
+        re-serialised compactly.
+
+        ``source``: the text ``document`` was parsed from, when known; a body that plainly holds
+        nothing to redact is then told so from that text, without a walk of the document.
+        """
+        if echo is None and source is not None and self._plain_json(source):
+            return Redacted(text, ())
         redacted = self._json(document, where, found, echo)
         if not redacted.paths:
             return Redacted(text, ())
@@ -1139,13 +1191,19 @@ class CallRedaction:
         """Like :meth:`Redactor.json`, also removing what the request had redacted."""
         return self._redactor._json(obj, where, None, self._echo)
 
-    def document(self, text: str, document: Any, *, where: str = "body") -> Redacted:
+    def document(
+        self, text: str, document: Any, *, where: str = "body", source: str | None = None
+    ) -> Redacted:
         """A JSON body for display from its already parsed ``document`` (``text``: as received):
-        as received when nothing was redacted, else re-serialised compactly."""
+        as received when nothing was redacted, else re-serialised compactly.
+
+        ``source``: the exact text ``document`` was parsed from, when the caller has it (it
+        lets a body with nothing to redact be told so without a walk of the document).
+        """
         echo = self._echo
         if echo is not None and "\\u" not in text and "\\/" not in text:
             echo = echo.within(text)
-        return self._redactor._document(text, document, where, None, echo)
+        return self._redactor._document(text, document, where, None, echo, source)
 
     def body(self, data: bytes | str, content_type: str | None, *, where: str = "body") -> Redacted:
         """Like :meth:`Redactor.body`, also removing what the request had redacted."""
