@@ -187,10 +187,21 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         name="a JSON body with escapes is read from its text",
         file="flowscope/_redact.py",
-        old='        if "\\\\" in source:\n',
-        new="        if False:\n",
+        old='        if "\\\\" in source:\n            return False\n',
+        new="        if False:\n            return False\n",
         tests=(
             "tests/test_redact.py::test_a_key_spelt_with_escapes_is_read_as_the_parser_reads_it",
+        ),
+    ),
+    Mutation(
+        name="no string of a JSON body is searched for the request's echoes",
+        file="flowscope/_redact.py",
+        old="        return {s for s in set(parts[1::2]) if any(form in s for form in forms)}\n",
+        new="        return set()\n",
+        tests=(
+            "tests/test_redact.py::test_a_pin_quoted_back_in_every_genesys_error_shape_is_removed",
+            "tests/test_redact.py::"
+            "test_property_an_echoing_json_body_is_redacted_as_its_document_is",
         ),
     ),
     Mutation(

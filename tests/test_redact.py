@@ -998,3 +998,60 @@ def test_property_a_json_body_is_redacted_as_its_document_is(
     )
     assert Redactor().body(text.encode(), "application/json") == expected
     assert _WARM.body(text.encode(), "application/json") == expected
+
+
+_ECHOED_INPUTS = st.fixed_dictionaries(
+    {
+        "Flow.pin": st.sampled_from(["4921", "0000", "12345678"]),
+        "Flow.cvv": st.sampled_from(["123", "9"]),
+        "password": st.sampled_from(["Q7hunter2", "x"]),
+        "Flow.notes": st.sampled_from(["card 4111 1111 1111 1111", "call me", ""]),
+    }
+)
+_ECHO_STRINGS = st.sampled_from(
+    [
+        "Flow.pin: expected number, got string '4921'",
+        "4921",
+        "123",
+        "cvv 123",
+        "inputData.Flow.cvv",
+        "password Q7hunter2 rejected",
+        "Q7hunter2",
+        "card 4111 1111 1111 1111 declined",
+        "41111111111111111",
+        "ctx-4921-a",
+        "bad.request",
+    ]
+)
+_ECHO_DOCUMENTS = st.recursive(
+    st.none() | st.sampled_from([4921, 123, 12345678, 400]) | _ECHO_STRINGS,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(
+        st.sampled_from(["message", "fieldName", "entityName", "cvv", "value", "Flow.pin"])
+        | _ECHO_STRINGS,
+        children,
+        max_size=4,
+    ),
+    max_leaves=12,
+)
+
+
+@_PROPERTY
+@given(inputs=_ECHOED_INPUTS, document=_ECHO_DOCUMENTS)
+def test_property_an_echoing_json_body_is_redacted_as_its_document_is(
+    inputs: dict[str, str], document: Any
+) -> None:
+    """A response body that quotes the request: ``body`` on its text equals the walk of the
+    parsed document by the same call's redaction (re-serialised when it redacted anything)."""
+    redactor = Redactor()
+    text = json.dumps(document)
+    walked = _launch(redactor, inputs).json(json.loads(text), where="response.body")
+    expected = (
+        Redacted(text, ())
+        if not walked.paths
+        else Redacted(
+            json.dumps(walked.value, ensure_ascii=False, separators=(",", ":")), walked.paths
+        )
+    )
+    shown = _launch(redactor, inputs).body(text.encode(), "application/json", where="response.body")
+    assert shown == expected

@@ -389,6 +389,17 @@ class _Echo:
             return None
         return _Echo(anywhere, edged, keyed, self._exact, self._patterns)
 
+    def quoting(self, source: str) -> set[str] | None:
+        """The strings of the JSON text ``source`` that hold a remembered value in some form;
+        ``None`` when its strings cannot be read from the text alone (it has escapes)."""
+        if "\\" in source:
+            return None
+        parts = source.split('"')
+        if not len(parts) % 2:
+            return None
+        forms = self._all
+        return {s for s in set(parts[1::2]) if any(form in s for form in forms)}
+
     def scrub(self, text: str, scope: Sequence[dict[Any, Any]] = ()) -> tuple[str, bool]:
         """Remove every remembered value from ``text``.
 
@@ -908,7 +919,16 @@ class Redactor:
         """
         return self._json(obj, where, None, None)
 
-    def _json(self, obj: Any, where: str, found: Found | None, echo: _Echo | None) -> Redacted:
+    def _json(
+        self,
+        obj: Any,
+        where: str,
+        found: Found | None,
+        echo: _Echo | None,
+        quoting: set[str] | None = None,
+    ) -> Redacted:
+        """``quoting``: when known, the only strings of ``obj`` that hold an echoed value in
+        some form; the others are not searched for one."""
         paths: dict[str, None] = {}
 
         def mark(node: _Node | None) -> None:
@@ -924,7 +944,8 @@ class Redactor:
         while stack:
             value, dest, slot, node, depth, scope = stack.pop()
             if isinstance(value, str):
-                scrubbed, kinds = self._scrub(value, found, echo, scope)
+                quoted = echo if quoting is None or value in quoting else None
+                scrubbed, kinds = self._scrub(value, found, quoted, scope)
                 if kinds:
                     mark(node)
                 dest[slot] = scrubbed
@@ -944,7 +965,8 @@ class Redactor:
                     name = key if isinstance(key, str) else str(key)
                     new_key: Any = key
                     if isinstance(key, str):
-                        new_key, kinds = self._scrub(key, found, echo, scope)
+                        quoted = echo if quoting is None or key in quoting else None
+                        new_key, kinds = self._scrub(key, found, quoted, scope)
                         if kinds:
                             mark(node)
                     child_node = (node, name)
@@ -1083,9 +1105,14 @@ class Redactor:
         ``source``: the text ``document`` was parsed from, when known; a body that plainly holds
         nothing to redact is then told so from that text, without a walk of the document.
         """
-        if echo is None and source is not None and self._plain_json(source):
-            return Redacted(text, ())
-        redacted = self._json(document, where, found, echo)
+        quoting: set[str] | None = None
+        if source is not None:
+            if echo is None:
+                if self._plain_json(source):
+                    return Redacted(text, ())
+            else:
+                quoting = echo.quoting(source)
+        redacted = self._json(document, where, found, echo, quoting)
         if not redacted.paths:
             return Redacted(text, ())
         try:
