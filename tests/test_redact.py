@@ -1055,3 +1055,14 @@ def test_property_an_echoing_json_body_is_redacted_as_its_document_is(
     )
     shown = _launch(redactor, inputs).body(text.encode(), "application/json", where="response.body")
     assert shown == expected
+
+
+def test_a_value_echoed_hundreds_of_times_is_removed_everywhere(redactor: Redactor) -> None:
+    call = _launch(redactor, {"Flow.pin": "4921", "Flow.cvv": "123"})
+    details = [{"fieldName": "inputData.Flow.cvv", "entityName": "123", "message": "pin 4921"}]
+    body = json.dumps({"code": "bad.request", "details": details * 300})
+    result = call.body(body, "application/json", where="response.body")
+    assert json.loads(result.value)["details"] == [
+        {"fieldName": "inputData.Flow.cvv", "entityName": REDACTED, "message": f"pin {REDACTED}"}
+    ] * 300
+    assert len(result.paths) == 600

@@ -249,6 +249,9 @@ def _is_card_number(text: str) -> bool:
 #: Values shorter than this are removed only where the response names the key they were under:
 #: ``123`` alone is everywhere (a status, a count), ``123`` next to ``cvv`` is the CVV.
 _ECHO_SHORT = 4
+#: Occurrences of echoed values in one JSON body located one by one; past this, each of its
+#: strings is searched instead.
+_QUOTING_OCCURRENCES = 256
 #: Values shorter than this are removed only where they stand alone, so a 4-digit PIN does not
 #: cut holes in ids such as ``ctx-4921-a`` or ``c0a84921``; longer ones are removed anywhere.
 _ECHO_ANYWHERE = 8
@@ -394,11 +397,27 @@ class _Echo:
         ``None`` when its strings cannot be read from the text alone (it has escapes)."""
         if "\\" in source:
             return None
-        parts = source.split('"')
-        if not len(parts) % 2:
-            return None
-        forms = self._all
-        return {s for s in set(parts[1::2]) if any(form in s for form in forms)}
+        # Where each form occurs (found in C); a string holding one is the text between the
+        # quotes around an occurrence that starts inside a string (after an odd number of
+        # quotes). Occurrences spanning a closing quote only add a string searched for nothing.
+        starts: list[int] = []
+        for form in self._all:
+            start = source.find(form)
+            while start >= 0 and len(starts) <= _QUOTING_OCCURRENCES:
+                starts.append(start)
+                start = source.find(form, start + 1)
+        if len(starts) > _QUOTING_OCCURRENCES:  # echoed everywhere: ask each string instead
+            forms = self._all
+            strings = set(source.split('"')[1::2])
+            return {s for s in strings if any(form in s for form in forms)}
+        quoted: set[str] = set()
+        quotes = done = 0
+        for start in sorted(starts):
+            quotes += source.count('"', done, start)
+            done = start
+            if quotes % 2:
+                quoted.add(source[source.rfind('"', 0, start) + 1 : source.find('"', start)])
+        return quoted
 
     def scrub(self, text: str, scope: Sequence[dict[Any, Any]] = ()) -> tuple[str, bool]:
         """Remove every remembered value from ``text``.
