@@ -954,6 +954,7 @@ class Redactor:
             paths[f"{where}:{_render(node)}"] = None
 
         key_cache = self._key_cache
+        clean = self._clean
         holder: list[Any] = [None]
         # (source value, destination container, destination slot, path node, depth, the
         # enclosing JSON objects, which may name the key of a short echoed value)
@@ -964,6 +965,10 @@ class Redactor:
             value, dest, slot, node, depth, scope = stack.pop()
             if isinstance(value, str):
                 quoted = echo if quoting is None or value in quoting else None
+                # Most strings were seen clean before: one set lookup instead of a call.
+                if quoted is None and len(value) <= _CLEAN_CACHE_CHARS and value in clean:
+                    dest[slot] = value
+                    continue
                 scrubbed, kinds = self._scrub(value, found, quoted, scope)
                 if kinds:
                     mark(node)
@@ -981,13 +986,16 @@ class Redactor:
                     tuple[Any, Any, Any, _Node | None, int, tuple[dict[Any, Any], ...]]
                 ] = []
                 for key, child in value.items():
-                    name = key if isinstance(key, str) else str(key)
                     new_key: Any = key
                     if isinstance(key, str):
+                        name = key
                         quoted = echo if quoting is None or key in quoting else None
-                        new_key, kinds = self._scrub(key, found, quoted, scope)
-                        if kinds:
-                            mark(node)
+                        if quoted is not None or len(key) > _CLEAN_CACHE_CHARS or key not in clean:
+                            new_key, kinds = self._scrub(key, found, quoted, scope)
+                            if kinds:
+                                mark(node)
+                    else:
+                        name = str(key)
                     child_node = (node, name)
                     sensitive = key_cache.get(name)
                     if sensitive is None:
