@@ -1647,3 +1647,58 @@ def test_a_response_header_quoting_the_token_is_redacted_in_the_captured_attribu
     assert response.headers["X-Request-Echo"] == "seen Q7t0kenValue-55"  # the caller's, intact
     attributes = dict(span.attributes or {})
     assert list(attributes["http.response.header.x_request_echo"]) == ["seen [REDACTED]"]
+
+
+def test_an_echo_in_a_latin1_error_body_is_redacted_and_the_body_shown_as_decoded(
+    logs: LogCapture, loopback: ScriptedServer
+) -> None:
+    """A server that answers in ISO-8859-1 (and says so) quotes a secret with non-ASCII letters:
+    the body is shown as its charset decodes it, and the secret is removed from it."""
+    error = {"code": "bad.request", "message": "security answer 'Größe-Müller' is wrong"}
+    loopback.replies[LAUNCH] = Reply(
+        400,
+        [("Content-Type", "application/json; charset=iso-8859-1")],
+        json.dumps(error, ensure_ascii=False).encode("latin-1"),
+    )
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
+        )
+        with httpx.Client(transport=transport) as client:
+            response = client.post(
+                loopback.url + LAUNCH,
+                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": "Größe-Müller"}},
+            )
+        span = outputs.exporter.get_finished_spans()[0]
+    assert response.content == json.dumps(error, ensure_ascii=False).encode("latin-1")
+    events = {e.name: dict(e.attributes or {}) for e in span.events}
+    assert json.loads(events["flow.error.body"]["body"]) == {
+        "code": "bad.request",
+        "message": "security answer '[REDACTED]' is wrong",
+    }
+    assert dict(span.attributes or {})["flow.error.message"] == (
+        "security answer '[REDACTED]' is wrong"
+    )
+
+
+def test_an_echo_in_a_latin1_text_error_body_is_redacted(
+    logs: LogCapture, loopback: ScriptedServer
+) -> None:
+    loopback.replies[LAUNCH] = Reply(
+        400,
+        [("Content-Type", "text/plain; charset=iso-8859-1")],
+        "security answer Größe-Müller is wrong".encode("latin-1"),
+    )
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
+        )
+        with httpx.Client(transport=transport) as client:
+            response = client.post(
+                loopback.url + LAUNCH,
+                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": "Größe-Müller"}},
+            )
+        span = outputs.exporter.get_finished_spans()[0]
+    assert response.content == "security answer Größe-Müller is wrong".encode("latin-1")
+    events = {e.name: dict(e.attributes or {}) for e in span.events}
+    assert events["flow.error.body"]["body"] == "security answer [REDACTED] is wrong"

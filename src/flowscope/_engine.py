@@ -593,10 +593,11 @@ class Engine:
         source: str | None,
     ) -> Redacted:
         """A response body for display. A JSON body is redacted from the document the error
-        parser already read (from ``source``), never parsed again."""
+        parser already read, never parsed again, and shown as the parser decoded it
+        (``source``, in the charset the server named): what is shown is what was searched."""
         if document is _UNREAD or media_type(content_type) == _FORM:
             return redaction.body(raw, content_type, where=where)
-        text = raw.decode("utf-8", errors="replace")
+        text = source if source is not None else raw.decode("utf-8", errors="replace")
         return redaction.document(text, document, where=where, source=source)
 
     def _redact_error(self, report: ErrorReport, redaction: CallRedaction) -> RecordedError:

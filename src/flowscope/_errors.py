@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._vocabulary import is_json_media, media_type
+from ._vocabulary import decode_text, is_json_media, media_type
 
 __all__ = ["ErrorReport", "parse_error_body"]
 
@@ -135,16 +135,6 @@ def _header(headers: Headers, name: str) -> str | None:
     return None
 
 
-def _charset(content_type: str | None) -> str | None:
-    if not content_type:
-        return None
-    for param in content_type.split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            return value.strip().strip("\"'") or None
-    return None
-
-
 def _is_binary(media: str, body: bytes) -> bool:
     """Declared binary, or undeclared/unknown and not plausibly text."""
     if media in _BINARY_TYPES or media.startswith(_BINARY_PREFIXES):
@@ -185,7 +175,7 @@ def _parse(status: int, headers: Headers, body: bytes, max_text: int) -> ErrorRe
         note = f"<{len(body)} bytes of {media or 'binary data'}>"
         return ErrorReport(kind="binary", message=note, text=note, **common)
 
-    full_text = _decode(body, content_type)
+    full_text = decode_text(body, content_type)
     text, truncated = _cut(full_text, max_text)
     common["text"] = text
     common["text_truncated"] = truncated
@@ -224,16 +214,6 @@ def _malformed(text: str, common: dict[str, Any]) -> ErrorReport:
         message=(found.get("message") or found.get("error_description") or _first_line(text)),
         **common,
     )
-
-
-def _decode(body: bytes, content_type: str | None) -> str:
-    charset = _charset(content_type)
-    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        try:
-            return body.decode(charset, errors="replace")
-        except (LookupError, TypeError):
-            pass  # unknown or non-text codec named by the server: fall back to UTF-8
-    return body.decode("utf-8-sig", errors="replace")
 
 
 def _cut(text: str, limit: int) -> tuple[str, bool]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
-from ._vocabulary import is_json_media, media_type
+from ._vocabulary import decode_text, is_json_media, media_type
 
 __all__ = ["REDACTED", "CallRedaction", "Redacted", "Redactor"]
 
@@ -1049,7 +1049,9 @@ class Redactor:
     def body(self, data: bytes | str, content_type: str | None, *, where: str = "body") -> Redacted:
         """Redact a request or response body for display, whatever its format. Never raises.
 
-        JSON comes back re-serialised compactly when something was redacted, otherwise as sent.
+        Bytes are read in the charset ``content_type`` names (else UTF-8), so a value quoted in
+        ISO-8859-1 is found as such. JSON comes back re-serialised compactly when something was
+        redacted, otherwise as sent.
         """
         return self._body(data, content_type, where, None, None)
 
@@ -1061,7 +1063,7 @@ class Redactor:
         found: Found | None,
         echo: _Echo | None,
     ) -> Redacted:
-        text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+        text = data if isinstance(data, str) else decode_text(data, content_type)
         if echo is not None and "\\u" not in text and "\\/" not in text:
             # Without those escapes, a JSON string holds a form only if the body does.
             echo = echo.within(text)

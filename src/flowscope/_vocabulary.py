@@ -1,8 +1,8 @@
 """Small facts every part of flowscope shares, each defined once.
 
 The sentinels that stand in for a missing value, how a value is made safe to show (as a label,
-an attribute or a log field), which media types are JSON, and how a JSON value's type is named.
-Pure functions of strings: no httpx, no OpenTelemetry.
+an attribute or a log field), which media types are JSON, how a body's bytes are read as text,
+and how a JSON value's type is named. Pure functions: no httpx, no OpenTelemetry.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ __all__ = [
     "SENTINELS",
     "UNKNOWN",
     "UNOBSERVED",
+    "decode_text",
     "is_json_media",
     "json_type_name",
     "media_type",
@@ -55,6 +56,29 @@ def media_type(content_type: str | None) -> str:
     if not content_type:
         return ""
     return content_type.split(";", 1)[0].strip().lower()
+
+
+def _charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a ``Content-Type``; ``None`` when absent or empty."""
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def decode_text(body: bytes, content_type: str | None) -> str:
+    """A body as text, in the charset its ``Content-Type`` names (UTF-8 when it names none, or
+    one Python does not know as a text codec). Never raises: bad bytes become U+FFFD."""
+    named = _charset(content_type)
+    if named and named.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        try:
+            return body.decode(named, errors="replace")
+        except (LookupError, TypeError):
+            pass  # unknown or non-text codec named by the server: fall back to UTF-8
+    return body.decode("utf-8-sig", errors="replace")
 
 
 def is_json_media(media: str) -> bool:
