@@ -205,6 +205,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        name="a poll shows its execution's error without the launch's secret inputs removed",
+        file="flowscope/_engine.py",
+        old="        redaction = redaction.joined(launch.secrets)\n",
+        new="        pass\n",
+        tests=(
+            "tests/test_leaks.py::"
+            "test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll",
+        ),
+    ),
+    Mutation(
         name="captured response headers redacted without the call's echoes",
         file="flowscope/_transport.py",
         old="        response.extensions[REDACTION_EXTENSION] = call.redaction\n",

@@ -1702,3 +1702,50 @@ def test_an_echo_in_a_latin1_text_error_body_is_redacted(
     assert response.content == "security answer Größe-Müller is wrong".encode("latin-1")
     events = {e.name: dict(e.attributes or {}) for e in span.events}
     assert events["flow.error.body"]["body"] == "security answer [REDACTED] is wrong"
+
+
+def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
+    logs: LogCapture, loopback: ScriptedServer
+) -> None:
+    """The launch's PIN and CVV are not sent again by the poll, but its execution's error
+    quotes them: they are removed from the poll's span, attributes and event alike."""
+    error_info = {
+        "code": "flow.data.action.failed",
+        "message": "Flow.pin 4921 is not a number; cvv 123 rejected",
+        "messageParams": {"value": "4921"},
+    }
+    execution = {
+        "id": "exec-1",
+        "status": "FAILED",
+        "dateLaunched": "2026-01-01T10:00:00.000Z",
+        "dateCompleted": "2026-01-01T10:00:02.000Z",
+        "flowErrorInfo": error_info,
+    }
+    json_type = [("Content-Type", "application/json")]
+    loopback.replies[LAUNCH] = Reply(200, json_type, json.dumps({"id": "exec-1"}).encode())
+    loopback.replies[LAUNCH + "/exec-1"] = Reply(200, json_type, json.dumps(execution).encode())
+    inputs = {"Flow.pin": "4921", "Flow.cvv": "123", "Flow.customerId": "c-42"}
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
+        )
+        with httpx.Client(transport=transport) as client:
+            client.post(loopback.url + LAUNCH, json={"flowId": FLOW_ID, "inputData": inputs})
+            polled = [client.get(loopback.url + LAUNCH + "/exec-1") for _ in range(2)]
+        spans = outputs.exporter.get_finished_spans()
+    assert [p.json() for p in polled] == [execution, execution]  # the caller gets every byte
+    polls = [s for s in spans if (s.attributes or {}).get("flow.operation") == "get_execution"]
+    assert len(polls) == 2
+    for poll in polls:
+        attributes = dict(poll.attributes or {})
+        assert attributes["flow.execution.error.message"] == (
+            "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected"
+        )
+        events = [dict(e.attributes or {}) for e in poll.events if e.name == "flow.execution.error"]
+        assert [json.loads(str(e["body"])) for e in events] == [
+            {
+                "code": "flow.data.action.failed",
+                "message": "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected",
+                "messageParams": {"value": "[REDACTED]"},
+            }
+        ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import functools
 import itertools
 import json as _json
@@ -249,6 +250,10 @@ def _is_card_number(text: str) -> bool:
 #: Values shorter than this are removed only where the response names the key they were under:
 #: ``123`` alone is everywhere (a status, a count), ``123`` next to ``cvv`` is the CVV.
 _ECHO_SHORT = 4
+#: Values of a request body kept to be removed from later answers about the call (its
+#: execution's outcome): at most this many, each at most this long.
+_KEPT_SECRETS = 32
+_KEPT_SECRET_CHARS = 1024
 #: Occurrences of echoed values in one JSON body located one by one; past this, each of its
 #: strings is searched instead.
 _QUOTING_OCCURRENCES = 256
@@ -1182,6 +1187,7 @@ class CallRedaction:
         self._body = body
         self._content_type = content_type
         self._found: Found = []
+        self._body_found: Found = []
         self._request_url: Redacted | None = None
         self._request_headers: Redacted | None = None
         self._request_body: Redacted | None = None
@@ -1211,17 +1217,40 @@ class CallRedaction:
         """The request body, redacted (paths ``request.body:...``); ``None`` when unknown."""
         if self._request_body is None and self._body is not None:
             document = self._document
+            found = self._body_found
             if document is NO_DOCUMENT or media_type(self._content_type) == _FORM_MEDIA:
                 self._request_body = self._redactor._body(
-                    self._body, self._content_type, "request.body", self._found, None
+                    self._body, self._content_type, "request.body", found, None
                 )
             else:
                 body = self._body
                 text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
                 self._request_body = self._redactor._document(
-                    text, document, "request.body", self._found, None
+                    text, document, "request.body", found, None
                 )
+            self._found.extend(found)
         return self._request_body
+
+    def request_body_secrets(self) -> tuple[tuple[str, str | None], ...]:
+        """The values redacted from the request body, with the key each was sent under: what a
+        later answer about this call (its execution's error) may quote. At most
+        :data:`_KEPT_SECRETS`, each at most :data:`_KEPT_SECRET_CHARS` long, since they are kept
+        for as long as the call is followed."""
+        _ = self.request_body
+        kept = [(v, k) for v, k in self._body_found if len(v) <= _KEPT_SECRET_CHARS]
+        return tuple(kept[:_KEPT_SECRETS])
+
+    def joined(self, secrets: Iterable[tuple[str, str | None]]) -> CallRedaction:
+        """This call's redaction, also removing ``secrets`` (values another call's request had
+        redacted, such as those of the launch a poll follows) wherever this call shows them."""
+        extra = list(secrets)
+        if not extra:
+            return self
+        _ = self._echo  # everything this call sent is redacted and remembered first
+        other = copy.copy(self)
+        other._found = [*self._found, *extra]
+        other._echo_cache = _Echo.remember(other._found)
+        return other
 
     @property
     def _echo(self) -> _Echo | None:
