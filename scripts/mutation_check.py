@@ -215,6 +215,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        name="a request body in UTF-16 or UTF-32 is read as UTF-8 text",
+        file="flowscope/_redact.py",
+        old='    if body[:3] == b"\\xef\\xbb\\xbf" or b"\\x00" in body[:4]:\n',
+        new="    if False:\n",
+        tests=(
+            "tests/test_redact.py::test_property_a_request_body_is_redacted_as_its_document_is",
+        ),
+    ),
+    Mutation(
         name="captured response headers redacted without the call's echoes",
         file="flowscope/_transport.py",
         old="        response.extensions[REDACTION_EXTENSION] = call.redaction\n",

@@ -1707,11 +1707,12 @@ def test_an_echo_in_a_latin1_text_error_body_is_redacted(
 def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
     logs: LogCapture, loopback: ScriptedServer
 ) -> None:
-    """The launch's PIN and CVV are not sent again by the poll, but its execution's error
-    quotes them: they are removed from the poll's span, attributes and event alike."""
+    """The launch's PIN, CVV and a password in a note are not sent again by the poll, but its
+    execution's error quotes them: they are removed from the poll's span, attributes and event
+    alike."""
     error_info = {
         "code": "flow.data.action.failed",
-        "message": "Flow.pin 4921 is not a number; cvv 123 rejected",
+        "message": "Flow.pin 4921 is not a number; cvv 123 rejected; login Q7hunter2x failed",
         "messageParams": {"value": "4921"},
     }
     execution = {
@@ -1724,7 +1725,12 @@ def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
     json_type = [("Content-Type", "application/json")]
     loopback.replies[LAUNCH] = Reply(200, json_type, json.dumps({"id": "exec-1"}).encode())
     loopback.replies[LAUNCH + "/exec-1"] = Reply(200, json_type, json.dumps(execution).encode())
-    inputs = {"Flow.pin": "4921", "Flow.cvv": "123", "Flow.customerId": "c-42"}
+    inputs = {
+        "Flow.pin": "4921",
+        "Flow.cvv": "123",
+        "Flow.customerId": "c-42",
+        "Flow.notes": "password=Q7hunter2x",  # found by a rule in free text, not by its key
+    }
     with Outputs(logs) as outputs:
         transport = FlowScopeTransport(
             httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
@@ -1739,13 +1745,15 @@ def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
     for poll in polls:
         attributes = dict(poll.attributes or {})
         assert attributes["flow.execution.error.message"] == (
-            "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected"
+            "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected; "
+            "login [REDACTED] failed"
         )
         events = [dict(e.attributes or {}) for e in poll.events if e.name == "flow.execution.error"]
         assert [json.loads(str(e["body"])) for e in events] == [
             {
                 "code": "flow.data.action.failed",
-                "message": "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected",
+                "message": "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected; "
+                "login [REDACTED] failed",
                 "messageParams": {"value": "[REDACTED]"},
             }
         ]

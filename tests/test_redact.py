@@ -1066,3 +1066,29 @@ def test_a_value_echoed_hundreds_of_times_is_removed_everywhere(redactor: Redact
         {"fieldName": "inputData.Flow.cvv", "entityName": REDACTED, "message": f"pin {REDACTED}"}
     ] * 300
     assert len(result.paths) == 600
+
+
+@_PROPERTY
+@given(
+    document=_JSON_VALUES,
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "utf-32-be"]),
+    ascii_only=st.booleans(),
+)
+def test_property_a_request_body_is_redacted_as_its_document_is(
+    document: Any, encoding: str, ascii_only: bool
+) -> None:
+    """A call's JSON request body, parsed from its bytes (in any encoding ``json.loads``
+    detects), shows what the walk of its document shows, and remembers nothing for the echo
+    rule when nothing was redacted."""
+    body = json.dumps(document, ensure_ascii=ascii_only).encode(encoding)
+    parsed = json.loads(body)
+    walked = Redactor().json(parsed, where="request.body")
+    call = Redactor().for_call(LAUNCH_URL, [], body, "application/json", parsed)
+    shown = call.request_body
+    assert shown is not None
+    assert shown.paths == walked.paths
+    if walked.paths:
+        assert json.loads(shown.value) == walked.value
+    else:
+        assert shown.value == body.decode("utf-8", errors="replace")
+        assert call.request_body_secrets() == ()

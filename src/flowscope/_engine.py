@@ -464,23 +464,17 @@ class Engine:
         if op == "launch":
             flow_id = self._safe_id(seen.flow_id, redaction)
             document = call.request_document
-            shape = launch_shape(document) if document is not _UNREAD else None
-            # An execution's error may quote an input (a PIN the flow could not use): the
-            # values of secret inputs are kept to be removed from it; the rest (cards, tokens,
-            # user patterns) is caught by the rules wherever it shows.
-            secret_inputs = shape is not None and any(
-                self.redactor.is_sensitive_key(key) for key, _ in shape.inputs
-            )
             launch = TrackedLaunch(
                 execution_id=execution_id,
                 flow_id=flow_id,
                 flow_label=self.config.flow_names.get(seen.flow_id) or flow_id,
                 trace_id=call.trace[0] if call.trace else None,
                 span_id=call.trace[1] if call.trace else None,
-                shape=shape,
+                shape=launch_shape(document) if document is not _UNREAD else None,
                 declared=declared_inputs(self._schemas.get(seen.flow_id)),
                 remembered_at=0.0,
-                secrets=redaction.request_body_secrets() if secret_inputs else (),
+                # Its execution's error may quote an input (a PIN the flow could not use).
+                secrets=redaction.request_body_secrets(),
             )
             return _FollowUp(tracked=True, unobserved=_labels(store.remember(launch)))
         polled = seen.polled

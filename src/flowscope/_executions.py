@@ -83,8 +83,8 @@ class TrackedLaunch:
     #: remembered only so that it is counted once).
     launched_here: bool = True
     settled: bool = False
-    #: Values redacted from the launch's inputs (with their keys), removed from its execution's
-    #: error wherever a poll shows it; kept only when an input key names a secret.
+    #: Values redacted from the launch's body (with their keys), removed from its execution's
+    #: error wherever a poll shows it; empty when the body had nothing to redact.
     secrets: tuple[tuple[str, str | None], ...] = ()
 
 

@@ -1224,9 +1224,14 @@ class CallRedaction:
                 )
             else:
                 body = self._body
-                text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
+                source: str | None
+                if isinstance(body, str):
+                    text = source = body
+                else:
+                    text = body.decode("utf-8", errors="replace")
+                    source = _json_source(body)
                 self._request_body = self._redactor._document(
-                    text, document, "request.body", found, None
+                    text, document, "request.body", found, None, source
                 )
             self._found.extend(found)
         return self._request_body
@@ -1301,6 +1306,17 @@ class CallRedaction:
     def header_value(self, name: str, value: str) -> str:
         """Like :meth:`Redactor.header_value`, also removing what the request had redacted."""
         return self._redactor._header_value(name, value, None, self._echo)[0]
+
+
+def _json_source(body: bytes) -> str | None:
+    """The text ``json.loads(body)`` reads, when it is plain UTF-8 (no byte-order mark, no
+    UTF-16/32 look, valid): then the document parsed from the bytes is that text's."""
+    if body[:3] == b"\xef\xbb\xbf" or b"\x00" in body[:4]:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _remember_credential(found: Found, scheme: str, credential: str, key: str) -> None:
