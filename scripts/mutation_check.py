@@ -207,7 +207,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         name="a poll shows its execution's error without the launch's secret inputs removed",
         file="flowscope/_engine.py",
-        old="        redaction = redaction.joined(launch.secrets)\n",
+        old="        redaction = call.redaction = redaction.joined(launch.secrets)\n",
         new="        pass\n",
         tests=(
             "tests/test_leaks.py::"

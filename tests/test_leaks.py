@@ -849,6 +849,9 @@ class EchoPlan:
     echo_header: int | None
     #: Field names the last reply listed (details[].fieldName, nested too).
     fields: set[str] = field(default_factory=set)
+    #: Accept the launch (200), and quote what it sent in its execution's ``flowErrorInfo``
+    #: when it is polled (200, FAILED): the poll itself sends none of it.
+    execution: bool = False
 
 
 @dataclass
@@ -895,10 +898,11 @@ _NESTING = st.lists(
 
 
 @st.composite
-def echo_scenarios(draw: st.DrawFn, *, sdk: bool = False) -> EchoScenario:
+def echo_scenarios(draw: st.DrawFn, *, sdk: bool = False, launch: bool = False) -> EchoScenario:
     """A call whose values all come back in its error; ``sdk``: only what the Genesys SDK sends
-    (a bearer token, the launch body; Basic and a fixed form for the token call)."""
-    op = draw(st.sampled_from(("launch", "get_execution", "token")))
+    (a bearer token, the launch body; Basic and a fixed form for the token call); ``launch``:
+    launches only."""
+    op = "launch" if launch else draw(st.sampled_from(("launch", "get_execution", "token")))
     json_values: list[tuple[str, Value, tuple[tuple[str, str], ...]]] = []
     if op == "launch":
         for kind in draw(st.lists(st.sampled_from(ECHO_JSON_KINDS), min_size=1, max_size=6)):
@@ -1110,7 +1114,11 @@ class _EchoHandler(BaseHTTPRequestHandler):
         op = "token" if path == TOKEN else "launch" if path == LAUNCH else "get_execution"
         plan = self.server.plan
         assert plan is not None
-        status, headers, data = echo_reply(plan, op, received_values(self.path, self.headers, body))
+        items = received_values(self.path, self.headers, body)
+        if plan.execution:
+            status, headers, data = self.server.execution_reply(plan, op, items)
+        else:
+            status, headers, data = echo_reply(plan, op, items)
         self.send_response_only(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -1128,6 +1136,27 @@ class EchoServer(LoopbackServer):
     def __init__(self) -> None:
         super().__init__(_EchoHandler)
         self.plan: EchoPlan | None = None
+        self.launched: list[tuple[str, str, str]] = []
+
+    def execution_reply(
+        self, plan: EchoPlan, op: str, items: list[tuple[str, str, str]]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """A launch accepted, then its execution FAILED with an error quoting the launch."""
+        if op == "launch":
+            self.launched = items
+            body = {"id": plan.context_id, "name": "echo", "status": "RUNNING"}
+            return 200, [("Content-Type", "application/json")], json.dumps(body).encode()
+        _, headers, data = echo_reply(plan, "launch", self.launched)
+        info = json.loads(data)
+        info["status"] = 500
+        execution = {
+            "id": plan.context_id,
+            "status": "FAILED",
+            "dateLaunched": "2026-01-01T10:00:00.000Z",
+            "dateCompleted": "2026-01-01T10:00:02.000Z",
+            "flowErrorInfo": info,
+        }
+        return 200, headers, json.dumps(execution).encode()
 
     @property
     def url(self) -> str:
@@ -1237,21 +1266,24 @@ class EchoRig:
             SimpleSpanProcessor(OTLPSpanExporter(endpoint=receiver.endpoint))
         )
 
-    def run(self, sc: EchoScenario, send: Callable[[EchoScenario, FlowMetrics], str]) -> EchoRun:
+    def run(
+        self, sc: EchoScenario, send: Callable[[EchoScenario, FlowMetrics], str], spans: int = 1
+    ) -> EchoRun:
+        """One call (or ``spans`` calls: its attributes and events are the last one's)."""
         self.receiver.clear()
         self.logs.records.clear()
         self.ids.reset()
         self.server.plan = sc.plan
         registry = CollectorRegistry()
         response_text = send(sc, FlowMetrics(registry))
-        spans = self.receiver.wait_for_spans(1)
-        assert len(spans) == 1
-        span = spans[0]
+        exported = self.receiver.wait_for_spans(spans)
+        assert len(exported) == spans
+        span = exported[-1]
         classic = generate_latest(registry).decode()
         return EchoRun(
             texts={
                 "otlp wire": self.receiver.all_bytes().decode("latin-1"),
-                "otlp spans": "\n".join(iter_strings(span)),
+                "otlp spans": "\n".join(text for s in exported for text in iter_strings(s)),
                 "logs": logs_text(self.logs.records),
                 "metrics": classic,
                 "openmetrics": metrics_text(registry),
@@ -1506,6 +1538,50 @@ def test_secrets_quoted_by_a_transport_exception_never_leave_the_process(
     assert "flowscope_transport_errors_total{" in run.exposition
     if sc.op == "launch":
         assert run.attributes["flow.id"] == sc.flow_id
+    _count_echo(echo_hunt(sc, run, rerun))
+
+
+def send_launch_and_poll(rig: EchoRig, sc: EchoScenario, metrics: FlowMetrics) -> str:
+    """The launch is accepted; its poll finds it FAILED, quoting everything the launch sent."""
+    transport = FlowScopeTransport(
+        httpx.HTTPTransport(), config=sc.config(), tracer_provider=rig.provider, metrics=metrics
+    )
+    launch = echo_request(sc, rig.server.url)
+    poll = echo_request(replace(sc, op="get_execution"), rig.server.url)
+    poll["url"] = f"{rig.server.url}{LAUNCH}/{sc.plan.context_id}"
+    with httpx.Client(transport=transport) as client:
+        assert client.request(**launch).status_code == 200
+        response = client.request(**poll)
+    assert response.status_code == 200
+    return response.text
+
+
+def _launch_echo_scenarios() -> st.SearchStrategy[EchoScenario]:
+    return echo_scenarios(launch=True).map(
+        lambda sc: replace(sc, plan=replace(sc.plan, execution=True))
+    )
+
+
+@hunt_settings(300)
+@given(sc=_launch_echo_scenarios())
+def test_launch_secrets_quoted_by_the_execution_error_never_leave_the_process(
+    sc: EchoScenario, capture_headers: None, echo_rig: EchoRig
+) -> None:
+    def rerun(s: EchoScenario) -> EchoRun:
+        return echo_rig.run(s, functools.partial(send_launch_and_poll, echo_rig), spans=2)
+
+    run = rerun(sc)
+    for v in sc.secrets():  # the caller's poll is untouched and quotes every secret
+        assert v.text in run.response_text, f"the server did not echo {v.kind} {v.text!r}"
+    assert "flowscope_internal_errors_total{" not in run.exposition
+    assert run.attributes["flow.execution.status"] == "FAILED"
+    assert run.attributes["flow.execution.id"] == sc.plan.context_id
+    assert run.attributes["flow.id"] == sc.flow_id  # the poll counts under the launch's flow
+    error = run.events["flow.execution.error"]["body"]
+    assert REDACTED in error or not sc.secrets()
+    assert json.loads(error)["contextId"] == sc.plan.context_id
+    code = _ECHO_CODES[sc.plan.status]
+    assert f'flowscope_executions_total{{error_code="{code}",flow="{sc.flow_id}"' in run.exposition
     _count_echo(echo_hunt(sc, run, rerun))
 
 

@@ -498,7 +498,8 @@ class Engine:
             launch = found if found is not None else foreign_placeholder()
         if launch.launched_here:
             seen.flow_id = launch.flow_id
-        redaction = redaction.joined(launch.secrets)
+        # From here on (outcome, hints, captured headers) the poll also hides the launch's.
+        redaction = call.redaction = redaction.joined(launch.secrets)
         outcome = self._outcome(polled, launch, counted, redaction)
         named = outcome.error.fields if outcome.error is not None else ()
         return _FollowUp(
