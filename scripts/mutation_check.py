@@ -196,8 +196,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         name="no string of a JSON body is searched for the request's echoes",
         file="flowscope/_redact.py",
-        old="            if quotes % 2:\n                quoted.add(",
-        new="            if False:\n                quoted.add(",
+        old="            if quotes % 2:\n                end = ",
+        new="            if False:\n                end = ",
         tests=(
             "tests/test_redact.py::test_a_pin_quoted_back_in_every_genesys_error_shape_is_removed",
             "tests/test_redact.py::"

@@ -1021,6 +1021,8 @@ _ECHO_STRINGS = st.sampled_from(
         "41111111111111111",
         "ctx-4921-a",
         "bad.request",
+        "pin 4921, again 4921, card 4111 1111 1111 1111 and Q7hunter2",
+        "cvv 123 / cvv 123",
     ]
 )
 _ECHO_DOCUMENTS = st.recursive(

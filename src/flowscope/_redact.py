@@ -418,10 +418,17 @@ class _Echo:
         quoted: set[str] = set()
         quotes = done = 0
         for start in sorted(starts):
+            if start < done:  # inside the string just taken
+                continue
             quotes += source.count('"', done, start)
             done = start
             if quotes % 2:
-                quoted.add(source[source.rfind('"', 0, start) + 1 : source.find('"', start)])
+                end = source.find('"', start)
+                if end < 0:  # not JSON after all: the rest of the text
+                    end = len(source)
+                quoted.add(source[source.rfind('"', 0, start) + 1 : end])
+                quotes += 1  # the closing quote, counted here: the next count starts after it
+                done = end + 1
         return quoted
 
     def scrub(self, text: str, scope: Sequence[dict[Any, Any]] = ()) -> tuple[str, bool]:
