@@ -1833,3 +1833,31 @@ def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
                 "messageParams": {"value": "[REDACTED]"},
             }
         ]
+
+
+@pytest.mark.parametrize(
+    ("charset", "encoding"),
+    [("iso-8859-1", "utf-8"), ("utf-8", "latin-1"), ("windows-1252", "utf-8")],
+)
+def test_an_echo_in_a_body_sent_in_another_charset_than_it_names_is_redacted(
+    logs: LogCapture, loopback: ScriptedServer, charset: str, encoding: str
+) -> None:
+    """The server names one charset and sends another: the answer comes back garbled, and is
+    removed in that garbled form."""
+    text = "security answer Größe-Müller is wrong"
+    loopback.replies[LAUNCH] = Reply(
+        400, [("Content-Type", f"text/plain; charset={charset}")], text.encode(encoding)
+    )
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
+        )
+        with httpx.Client(transport=transport) as client:
+            response = client.post(
+                loopback.url + LAUNCH,
+                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": "Größe-Müller"}},
+            )
+        span = outputs.exporter.get_finished_spans()[0]
+    assert response.content == text.encode(encoding)
+    events = {e.name: dict(e.attributes or {}) for e in span.events}
+    assert events["flow.error.body"]["body"] == "security answer [REDACTED] is wrong"

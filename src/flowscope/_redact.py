@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import functools
 import itertools
@@ -295,7 +296,7 @@ def _forms(value: str) -> set[str]:
     if _PLAIN_VALUE.match(value):
         return {value}
     escaped = _json.dumps(value)[1:-1]
-    return {
+    forms = {
         value,
         escaped,
         _json.dumps(value, ensure_ascii=False)[1:-1],
@@ -304,6 +305,14 @@ def _forms(value: str) -> set[str]:
         quote(value, safe=""),
         quote_plus(value, safe=""),
     }
+    if not value.isascii():
+        # A server that names one charset and sends another: the value read back garbled.
+        sent = value.encode("utf-8", errors="surrogatepass")
+        forms.add(sent.decode("latin-1"))
+        forms.add(sent.decode("cp1252", errors="replace"))
+        with contextlib.suppress(UnicodeEncodeError):  # only ISO-8859-1 letters can be sent so
+            forms.add(value.encode("latin-1").decode("utf-8", errors="replace"))
+    return forms
 
 
 def _by_length(forms: Iterable[str]) -> tuple[str, ...]:
