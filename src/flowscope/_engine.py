@@ -393,13 +393,7 @@ class Engine:
                     seen.response_headers, where="response.header"
                 )
                 paths.extend(response_headers.paths)
-            report = seen.report
-            document = report.document if report.kind in _JSON_KINDS else _UNREAD
-            # The text the parser read the document from, when it kept all of it.
-            source = None if report.text_truncated else report.text
-            body = self._redact_body(
-                seen.body, seen.body_type, document, "response.body", redaction, source
-            )
+            body = self._redact_body(seen.body, seen.body_type, seen.report, redaction)
             paths.extend(body.paths)
             response_body = _cut(
                 body.value,
@@ -528,11 +522,7 @@ class Engine:
                 max_text=self.config.capture_limit_bytes,
             )
             error = self._redact_error(report, redaction)
-            document = report.document if report.kind in _JSON_KINDS else _UNREAD
-            source = None if report.text_truncated else report.text
-            body = self._redact_body(
-                raw, "application/json", document, "response.body", redaction, source
-            )
+            body = self._redact_body(raw, "application/json", report, redaction)
             error_body = _cut(
                 body.value,
                 self.config.capture_limit_bytes,
@@ -588,21 +578,18 @@ class Engine:
         )
 
     def _redact_body(
-        self,
-        raw: bytes,
-        content_type: str,
-        document: Any,
-        where: str,
-        redaction: CallRedaction,
-        source: str | None,
+        self, raw: bytes, content_type: str, report: ErrorReport, redaction: CallRedaction
     ) -> Redacted:
         """A response body for display. A JSON body is redacted from the document the error
-        parser already read, never parsed again, and shown as the parser decoded it
-        (``source``, in the charset the server named): what is shown is what was searched."""
-        if document is _UNREAD or media_type(content_type) == _FORM:
+        parser already read, never parsed again, and shown as the parser decoded it (in the
+        charset the server named, when the parser kept all of the text): what is shown is what
+        was searched."""
+        where = "response.body"
+        if report.kind not in _JSON_KINDS or media_type(content_type) == _FORM:
             return redaction.body(raw, content_type, where=where)
+        source = None if report.text_truncated else report.text
         text = source if source is not None else raw.decode("utf-8", errors="replace")
-        return redaction.document(text, document, where=where, source=source)
+        return redaction.document(text, report.document, where=where, source=source)
 
     def _redact_error(self, report: ErrorReport, redaction: CallRedaction) -> RecordedError:
         text = redaction.text

@@ -1243,9 +1243,9 @@ class CallRedaction:
                 source: str | None
                 if isinstance(body, str):
                     text = source = body
-                else:
-                    text = body.decode("utf-8", errors="replace")
+                else:  # decoded once: plain UTF-8 is both what is shown and what is searched
                     source = _json_source(body)
+                    text = source if source is not None else body.decode("utf-8", "replace")
                 self._request_body = self._redactor._document(
                     text, document, "request.body", found, None, source
                 )
