@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -1725,17 +1725,14 @@ def test_a_response_header_quoting_the_token_is_redacted_in_the_captured_attribu
     assert list(attributes["http.response.header.x_request_echo"]) == ["seen [REDACTED]"]
 
 
-def test_an_echo_in_a_latin1_error_body_is_redacted_and_the_body_shown_as_decoded(
-    logs: LogCapture, loopback: ScriptedServer
-) -> None:
-    """A server that answers in ISO-8859-1 (and says so) quotes a secret with non-ASCII letters:
-    the body is shown as its charset decodes it, and the secret is removed from it."""
-    error = {"code": "bad.request", "message": "security answer 'Größe-Müller' is wrong"}
-    loopback.replies[LAUNCH] = Reply(
-        400,
-        [("Content-Type", "application/json; charset=iso-8859-1")],
-        json.dumps(error, ensure_ascii=False).encode("latin-1"),
-    )
+SECURITY_ANSWER = "Größe-Müller"
+
+
+def _launch_with_a_security_answer(
+    logs: LogCapture, loopback: ScriptedServer, reply: Reply
+) -> tuple[httpx.Response, ReadableSpan]:
+    """A launch whose ``Flow.securityAnswer`` has non-ASCII letters, answered with ``reply``."""
+    loopback.replies[LAUNCH] = reply
     with Outputs(logs) as outputs:
         transport = FlowScopeTransport(
             httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
@@ -1743,10 +1740,24 @@ def test_an_echo_in_a_latin1_error_body_is_redacted_and_the_body_shown_as_decode
         with httpx.Client(transport=transport) as client:
             response = client.post(
                 loopback.url + LAUNCH,
-                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": "Größe-Müller"}},
+                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": SECURITY_ANSWER}},
             )
-        span = outputs.exporter.get_finished_spans()[0]
-    assert response.content == json.dumps(error, ensure_ascii=False).encode("latin-1")
+        return response, outputs.exporter.get_finished_spans()[0]
+
+
+def test_an_echo_in_a_latin1_error_body_is_redacted_and_the_body_shown_as_decoded(
+    logs: LogCapture, loopback: ScriptedServer
+) -> None:
+    """A server that answers in ISO-8859-1 (and says so) quotes a secret with non-ASCII letters:
+    the body is shown as its charset decodes it, and the secret is removed from it."""
+    error = {"code": "bad.request", "message": f"security answer '{SECURITY_ANSWER}' is wrong"}
+    sent = json.dumps(error, ensure_ascii=False).encode("latin-1")
+    response, span = _launch_with_a_security_answer(
+        logs,
+        loopback,
+        Reply(400, [("Content-Type", "application/json; charset=iso-8859-1")], sent),
+    )
+    assert response.content == sent
     events = {e.name: dict(e.attributes or {}) for e in span.events}
     assert json.loads(events["flow.error.body"]["body"]) == {
         "code": "bad.request",
@@ -1755,29 +1766,6 @@ def test_an_echo_in_a_latin1_error_body_is_redacted_and_the_body_shown_as_decode
     assert dict(span.attributes or {})["flow.error.message"] == (
         "security answer '[REDACTED]' is wrong"
     )
-
-
-def test_an_echo_in_a_latin1_text_error_body_is_redacted(
-    logs: LogCapture, loopback: ScriptedServer
-) -> None:
-    loopback.replies[LAUNCH] = Reply(
-        400,
-        [("Content-Type", "text/plain; charset=iso-8859-1")],
-        "security answer Größe-Müller is wrong".encode("latin-1"),
-    )
-    with Outputs(logs) as outputs:
-        transport = FlowScopeTransport(
-            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
-        )
-        with httpx.Client(transport=transport) as client:
-            response = client.post(
-                loopback.url + LAUNCH,
-                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": "Größe-Müller"}},
-            )
-        span = outputs.exporter.get_finished_spans()[0]
-    assert response.content == "security answer Größe-Müller is wrong".encode("latin-1")
-    events = {e.name: dict(e.attributes or {}) for e in span.events}
-    assert events["flow.error.body"]["body"] == "security answer [REDACTED] is wrong"
 
 
 def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
@@ -1836,28 +1824,25 @@ def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
 
 
 @pytest.mark.parametrize(
-    ("charset", "encoding"),
-    [("iso-8859-1", "utf-8"), ("utf-8", "latin-1"), ("windows-1252", "utf-8")],
+    ("charset", "encoding", "shown"),
+    [
+        ("iso-8859-1", "latin-1", "Antwort für [REDACTED] ist falsch"),  # named and sent alike
+        ("iso-8859-1", "utf-8", "Antwort fÃ¼r [REDACTED] ist falsch"),
+        ("utf-8", "latin-1", "Antwort f\ufffdr [REDACTED] ist falsch"),
+        ("windows-1252", "utf-8", "Antwort fÃ¼r [REDACTED] ist falsch"),
+    ],
 )
-def test_an_echo_in_a_body_sent_in_another_charset_than_it_names_is_redacted(
-    logs: LogCapture, loopback: ScriptedServer, charset: str, encoding: str
+def test_an_echo_in_a_text_body_is_redacted_whatever_charset_it_names_and_is_sent_in(
+    logs: LogCapture, loopback: ScriptedServer, charset: str, encoding: str, shown: str
 ) -> None:
-    """The server names one charset and sends another: the answer comes back garbled, and is
-    removed in that garbled form."""
-    text = "security answer Größe-Müller is wrong"
-    loopback.replies[LAUNCH] = Reply(
-        400, [("Content-Type", f"text/plain; charset={charset}")], text.encode(encoding)
+    """The body is shown as the charset it names decodes it; the answer is removed in the form
+    it comes back in, garbled too when the server names one charset and sends another."""
+    text = f"Antwort für {SECURITY_ANSWER} ist falsch"
+    response, span = _launch_with_a_security_answer(
+        logs,
+        loopback,
+        Reply(400, [("Content-Type", f"text/plain; charset={charset}")], text.encode(encoding)),
     )
-    with Outputs(logs) as outputs:
-        transport = FlowScopeTransport(
-            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
-        )
-        with httpx.Client(transport=transport) as client:
-            response = client.post(
-                loopback.url + LAUNCH,
-                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": "Größe-Müller"}},
-            )
-        span = outputs.exporter.get_finished_spans()[0]
     assert response.content == text.encode(encoding)
     events = {e.name: dict(e.attributes or {}) for e in span.events}
-    assert events["flow.error.body"]["body"] == "security answer [REDACTED] is wrong"
+    assert events["flow.error.body"]["body"] == shown
