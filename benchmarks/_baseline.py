@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from types import ModuleType
@@ -39,11 +40,8 @@ from prometheus_client import CollectorRegistry
 import flowscope
 
 from ._common import (
-    API,
     BAD_LAUNCH_BODY,
     ERROR_HEADERS,
-    LAUNCH_PATH,
-    REQUEST_HEADERS,
     ROOT,
     CountingProcessor,
     Timings,
@@ -52,9 +50,9 @@ from ._common import (
     paired_ratio,
     traced_provider,
 )
+from ._percall import Contender, _async_runner, _client, _sync_runner
 from ._report import Section, Table, Target, ratio, us
 
-URL = API + LAUNCH_PATH
 BASELINE_PACKAGE = "flowscope_baseline"
 # CPU time of this process: the contenders are single-threaded, and on a shared machine the
 # wall clock also counts whoever else was scheduled meanwhile.
@@ -126,12 +124,10 @@ def baseline_package(revision: str) -> Iterator[ModuleType]:
                 del sys.modules[name]
 
 
-class _Contender:
-    def __init__(self, name: str, client: httpx.Client | httpx.AsyncClient, package: Any) -> None:
-        self.name = name
-        self.client = client
-        self.package = package
-        self.processor: CountingProcessor | None = None
+@dataclass
+class _Contender(Contender):
+    #: The flowscope package this contender runs (``None``: the OpenTelemetry transport alone).
+    package: Any = None
 
 
 def _contenders(
@@ -160,45 +156,14 @@ def _contenders(
             metrics = package.FlowMetrics(CollectorRegistry())
             options: Any = {"config": package.FlowScopeConfig(**config)} if config else {}
             transport = fcls(mock, tracer_provider=provider, metrics=metrics, **options)
-        client: Any = (
-            httpx.AsyncClient(transport=transport)
-            if is_async
-            else httpx.Client(transport=transport)
-        )
-        contender = _Contender(name, client, package)
-        contender.processor = processor
-        out.append(contender)
+        out.append(_Contender(name, _client(transport, is_async), processor, package=package))
     return out
 
 
 def _runner(c: _Contender, body: bytes, loop: asyncio.Runner | None) -> Callable[[int], float]:
-    client = c.client
-
-    if isinstance(client, httpx.AsyncClient):
-        assert loop is not None
-        post = client.post
-
-        async def batch(n: int) -> float:
-            t0 = clock()
-            for _ in range(n):
-                response = await post(URL, content=body, headers=REQUEST_HEADERS)
-            elapsed = clock() - t0
-            assert response.status_code == 400
-            return elapsed
-
-        return lambda n: loop.run(batch(n))
-
-    sync_post = client.post
-
-    def run(n: int) -> float:
-        t0 = clock()
-        for _ in range(n):
-            response = sync_post(URL, content=body, headers=REQUEST_HEADERS)
-        elapsed = clock() - t0
-        assert response.status_code == 400
-        return elapsed
-
-    return run
+    if loop is None:
+        return _sync_runner(c, body, 400, clock=clock)
+    return _async_runner(c, body, 400, loop, clock=clock)
 
 
 def _check(contenders: list[_Contender], payment: bool) -> list[str]:

@@ -148,7 +148,9 @@ def _client(transport: Any, is_async: bool) -> httpx.Client | httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport) if is_async else httpx.Client(transport=transport)
 
 
-def _sync_runner(c: Contender, body: bytes, status: int) -> Callable[[int], float]:
+def _sync_runner(
+    c: Contender, body: bytes, status: int, *, clock: Callable[[], float] = clock
+) -> Callable[[int], float]:
     client = c.client
     assert isinstance(client, httpx.Client)
     post = client.post
@@ -166,7 +168,12 @@ def _sync_runner(c: Contender, body: bytes, status: int) -> Callable[[int], floa
 
 
 def _async_runner(
-    c: Contender, body: bytes, status: int, loop: asyncio.Runner
+    c: Contender,
+    body: bytes,
+    status: int,
+    loop: asyncio.Runner,
+    *,
+    clock: Callable[[], float] = clock,
 ) -> Callable[[int], float]:
     client = c.client
     assert isinstance(client, httpx.AsyncClient)
