@@ -1587,6 +1587,30 @@ def test_launch_secrets_quoted_by_the_execution_error_never_leave_the_process(
 
 # -- the echo rule and payment data, as a user reads them -----------------------------------------
 
+
+def _launch_over_loopback(
+    logs: LogCapture,
+    loopback: ScriptedServer,
+    reply: Reply,
+    inputs: dict[str, Any] | None,
+    headers: dict[str, str] | None = None,
+) -> tuple[httpx.Response, ReadableSpan, str]:
+    """A launch with ``inputs`` (``None``: no ``inputData``) through flowscope, answered with
+    ``reply``: what the caller got, the launch's span and the Prometheus exposition (the log
+    records stay in ``logs``)."""
+    loopback.replies[LAUNCH] = reply
+    body: dict[str, Any] = {"flowId": FLOW_ID}
+    if inputs is not None:
+        body["inputData"] = inputs
+    with Outputs(logs) as outputs:
+        transport = FlowScopeTransport(
+            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
+        )
+        with httpx.Client(transport=transport) as client:
+            response = client.post(loopback.url + LAUNCH, json=body, headers=headers)
+        return response, outputs.exporter.get_finished_spans()[0], metrics_text(outputs.registry)
+
+
 PIN_ECHO_BODY = {
     "message": "Flow.pin: expected number, got string '4921'",
     "code": "invalid.value",
@@ -1605,30 +1629,24 @@ PIN_ECHO_BODY = {
 def test_a_pin_cvv_and_token_quoted_in_an_error_are_redacted_where_a_user_reads_them(
     logs: LogCapture, loopback: ScriptedServer
 ) -> None:
-    loopback.replies[LAUNCH] = Reply(
-        400,
-        [("Content-Type", "application/json"), ("ININ-Correlation-Id", "corr-4921")],
-        json.dumps(PIN_ECHO_BODY).encode(),
-    )
     inputs = {
         "Flow.pin": "4921",
         "Flow.cvv": "123",
         "Flow.orderNumber": "4111111111111112",
         "Flow.notes": "charge 4111 1111 1111 1111 please",
     }
-    with Outputs(logs) as outputs:
-        transport = FlowScopeTransport(
-            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
-        )
-        with httpx.Client(transport=transport) as client:
-            response = client.post(
-                loopback.url + LAUNCH,
-                json={"flowId": FLOW_ID, "inputData": inputs},
-                headers={"Authorization": "Bearer Q7t0kenValue-55"},
-            )
-        span = outputs.exporter.get_finished_spans()[0]
-        exposition = metrics_text(outputs.registry)
-        record = logs.records[-1]
+    response, span, exposition = _launch_over_loopback(
+        logs,
+        loopback,
+        Reply(
+            400,
+            [("Content-Type", "application/json"), ("ININ-Correlation-Id", "corr-4921")],
+            json.dumps(PIN_ECHO_BODY).encode(),
+        ),
+        inputs,
+        headers={"Authorization": "Bearer Q7t0kenValue-55"},
+    )
+    record = logs.records[-1]
     assert response.json() == PIN_ECHO_BODY  # the caller gets every byte
     attributes = dict(span.attributes or {})
     assert (
@@ -1704,22 +1722,17 @@ def test_a_response_header_quoting_the_token_is_redacted_in_the_captured_attribu
     logs: LogCapture, loopback: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE", ".*")
-    loopback.replies[LAUNCH] = Reply(
-        400,
-        [("Content-Type", "application/json"), ("X-Request-Echo", "seen Q7t0kenValue-55")],
-        json.dumps({"code": "bad.request", "message": "Invalid input"}).encode(),
+    response, span, _ = _launch_over_loopback(
+        logs,
+        loopback,
+        Reply(
+            400,
+            [("Content-Type", "application/json"), ("X-Request-Echo", "seen Q7t0kenValue-55")],
+            json.dumps({"code": "bad.request", "message": "Invalid input"}).encode(),
+        ),
+        None,
+        headers={"Authorization": "Bearer Q7t0kenValue-55"},
     )
-    with Outputs(logs) as outputs:
-        transport = FlowScopeTransport(
-            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
-        )
-        with httpx.Client(transport=transport) as client:
-            response = client.post(
-                loopback.url + LAUNCH,
-                json={"flowId": FLOW_ID},
-                headers={"Authorization": "Bearer Q7t0kenValue-55"},
-            )
-        span = outputs.exporter.get_finished_spans()[0]
     assert response.headers["X-Request-Echo"] == "seen Q7t0kenValue-55"  # the caller's, intact
     attributes = dict(span.attributes or {})
     assert list(attributes["http.response.header.x_request_echo"]) == ["seen [REDACTED]"]
@@ -1732,17 +1745,10 @@ def _launch_with_a_security_answer(
     logs: LogCapture, loopback: ScriptedServer, reply: Reply
 ) -> tuple[httpx.Response, ReadableSpan]:
     """A launch whose ``Flow.securityAnswer`` has non-ASCII letters, answered with ``reply``."""
-    loopback.replies[LAUNCH] = reply
-    with Outputs(logs) as outputs:
-        transport = FlowScopeTransport(
-            httpx.HTTPTransport(), tracer_provider=outputs.provider, metrics=outputs.metrics
-        )
-        with httpx.Client(transport=transport) as client:
-            response = client.post(
-                loopback.url + LAUNCH,
-                json={"flowId": FLOW_ID, "inputData": {"Flow.securityAnswer": SECURITY_ANSWER}},
-            )
-        return response, outputs.exporter.get_finished_spans()[0]
+    response, span, _ = _launch_over_loopback(
+        logs, loopback, reply, {"Flow.securityAnswer": SECURITY_ANSWER}
+    )
+    return response, span
 
 
 def test_an_echo_in_a_latin1_error_body_is_redacted_and_the_body_shown_as_decoded(
@@ -1809,8 +1815,7 @@ def test_secret_inputs_quoted_by_the_execution_error_are_redacted_on_every_poll(
     for poll in polls:
         attributes = dict(poll.attributes or {})
         assert attributes["flow.execution.error.message"] == (
-            "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected; "
-            "login [REDACTED] failed"
+            "Flow.pin [REDACTED] is not a number; cvv [REDACTED] rejected; login [REDACTED] failed"
         )
         events = [dict(e.attributes or {}) for e in poll.events if e.name == "flow.execution.error"]
         assert [json.loads(str(e["body"])) for e in events] == [
