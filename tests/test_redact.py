@@ -1094,3 +1094,14 @@ def test_property_a_request_body_is_redacted_as_its_document_is(
     else:
         assert shown.value == body.decode("utf-8", errors="replace")
         assert call.request_body_secrets() == ()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-32-be", "utf-16"])
+def test_a_card_number_in_a_utf16_or_utf32_request_body_is_redacted(encoding: str) -> None:
+    """``json.loads`` reads these bytes as UTF-16/32; read as UTF-8 they would hide the card
+    number between NUL characters."""
+    body = json.dumps({"flowId": "f-1", "amount": 4111111111111111}).encode(encoding)
+    call = Redactor().for_call(LAUNCH_URL, [], body, "application/json", json.loads(body))
+    assert call.request_body == Redacted(
+        '{"flowId":"f-1","amount":"[REDACTED]"}', ("request.body:$.amount",)
+    )
